@@ -1,0 +1,26 @@
+/* One client connection: handshake -> open -> closing -> closed, with its output queue,
+ * backpressure, deadlines and the single teardown path. */
+#ifndef WEBSOCK_CONN_H
+#define WEBSOCK_CONN_H
+
+#include "server.h"
+
+/* Takes ownership of an accepted socket. */
+void conn_accept(struct server *srv, int fd);
+
+/* Dispatches a readiness event for the connection owning w. */
+void conn_on_event(struct server *srv, struct io_watch *w, unsigned events);
+
+/* The deadline of the timer t (embedded in a connection) passed. */
+void conn_on_timeout(struct server *srv, struct timer_link *t);
+
+/* Graceful shutdown: ask an open connection to close with 1001, drop one still handshaking. */
+void conn_begin_shutdown(struct server *srv, struct timer_link *t);
+
+/* Tears down every live connection at once (second signal, or the shutdown bound passed). */
+void conn_abort(struct server *srv, struct timer_link *t);
+
+/* Frees connections closed during the last event batch. */
+void conn_free_closed(struct server *srv);
+
+#endif

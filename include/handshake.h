@@ -1,0 +1,33 @@
+/* The opening handshake (RFC 6455 §4.2): decides 101 or an HTTP error for a parsed request and
+ * writes the response. */
+#ifndef WEBSOCK_HANDSHAKE_H
+#define WEBSOCK_HANDSHAKE_H
+
+#include <stddef.h>
+
+#include "http_request.h"
+
+#define WS_ACCEPT_LEN 28
+
+struct handshake {
+    int status;          /* 101, or the HTTP error status */
+    const char *why;     /* for the log and the error body */
+    char accept[WS_ACCEPT_LEN + 1];
+};
+
+/* Sec-WebSocket-Accept for a key: base64(SHA-1(key + RFC 6455 GUID)). */
+void ws_accept_key(const char *key, size_t key_len, char out[WS_ACCEPT_LEN + 1]);
+
+/* True if the key is 24 base64 characters that decode to exactly 16 bytes. */
+int ws_key_is_valid(struct http_slice key);
+
+void handshake_evaluate(const struct http_request *req, const char *ws_path, struct handshake *hs);
+
+/* An error response for a status decided before a request could be parsed (400, 431, ...). */
+void handshake_error(struct handshake *hs, int status, const char *why);
+
+/* Writes the complete response head (and a short body for errors); returns its length, which is
+ * always below 512 bytes. */
+size_t handshake_response(const struct handshake *hs, char *out, size_t cap);
+
+#endif

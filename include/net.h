@@ -1,0 +1,22 @@
+/* Socket system calls with the flags we always want (non-blocking, close-on-exec, no SIGPIPE,
+ * no Nagle delay), in one place. */
+#ifndef WEBSOCK_NET_H
+#define WEBSOCK_NET_H
+
+#include <stddef.h>
+#include <sys/types.h>
+
+/* A listening socket on bind_addr (NULL: all interfaces, dual-stack) and port. On failure
+ * returns -1 and writes a one-line reason into err. */
+int net_listen(const char *bind_addr, int port, char *err, size_t errlen);
+
+/* Accepts one connection, non-blocking with TCP_NODELAY; -1 with errno when none. */
+int net_accept(int listen_fd);
+
+ssize_t net_recv(int fd, void *buf, size_t len);
+ssize_t net_send(int fd, const void *buf, size_t len);
+
+/* Blocks SIGTERM and SIGINT and returns a signalfd that reports them; ignores SIGPIPE. */
+int net_signalfd(void);
+
+#endif

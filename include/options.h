@@ -1,0 +1,25 @@
+/* Command line: every limit is a flag with the default from defaults.h. */
+#ifndef WEBSOCK_OPTIONS_H
+#define WEBSOCK_OPTIONS_H
+
+#include <stdint.h>
+
+struct options {
+    const char *bind;          /* NULL: all interfaces, IPv6 and IPv4 */
+    int port;
+    const char *path;
+    uint64_t max_message;
+    uint32_t coalesce_max;
+    uint32_t max_header_bytes;
+    uint32_t output_high_water;
+    int64_t handshake_timeout_ms;
+    int64_t close_timeout_ms;
+    int log_level;
+};
+
+enum { OPTIONS_RUN, OPTIONS_EXIT_OK, OPTIONS_EXIT_USAGE };
+
+/* Parses argv; prints --help/--version or a one-line error itself. */
+int options_parse(int argc, char **argv, struct options *o);
+
+#endif

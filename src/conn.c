@@ -1,0 +1,334 @@
+#include "conn.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "close_code.h"
+#include "defaults.h"
+#include "handshake.h"
+#include "http_request.h"
+#include "net.h"
+
+enum conn_state {
+    CONN_HANDSHAKE, /* reading the HTTP upgrade request */
+    CONN_OPEN,      /* WebSocket open (the session may have sent its Close already) */
+    CONN_FLUSHING,  /* final bytes queued: write them, then shut down our side */
+    CONN_LINGER,    /* our FIN is sent: discard input until the peer's FIN, so no RST eats our
+                       last bytes */
+    CONN_CLOSED,    /* socket closed; freed after the current event batch */
+};
+
+struct conn {
+    struct io_watch watch;
+    uint8_t state;
+    struct timer_link timer; /* in the server list that matches the state */
+    struct buf out;          /* output the socket did not take yet */
+    struct buf in;           /* an incomplete request head */
+    struct session session;
+    struct conn *next_closed;
+};
+
+#define conn_of(ptr, member) ((struct conn *)(void *)((char *)(ptr) - offsetof(struct conn, member)))
+
+static const char *peer(const struct conn *c, char *out, size_t len)
+{
+    struct sockaddr_storage ss;
+    socklen_t sl = sizeof ss;
+    char host[INET6_ADDRSTRLEN] = "?";
+    int port = 0;
+    if (getpeername(c->watch.fd, (struct sockaddr *)&ss, &sl) == 0) {
+        if (ss.ss_family == AF_INET) {
+            struct sockaddr_in *a = (struct sockaddr_in *)&ss;
+            inet_ntop(AF_INET, &a->sin_addr, host, sizeof host);
+            port = ntohs(a->sin_port);
+        } else if (ss.ss_family == AF_INET6) {
+            struct sockaddr_in6 *a = (struct sockaddr_in6 *)&ss;
+            inet_ntop(AF_INET6, &a->sin6_addr, host, sizeof host);
+            port = ntohs(a->sin6_port);
+        }
+    }
+    snprintf(out, len, "%s:%d fd=%d", host, port, c->watch.fd);
+    return out;
+}
+
+#define PEER(c) peer((c), (char[INET6_ADDRSTRLEN + 24]){ 0 }, INET6_ADDRSTRLEN + 24)
+
+/* The single teardown path: every way a connection ends comes here. */
+static void teardown(struct server *srv, struct conn *c, const char *why)
+{
+    if (c->state == CONN_CLOSED)
+        return;
+    log_debug(&srv->log, "%s closed: %s", PEER(c), why);
+    loop_set(srv->loop, &c->watch, 0);
+    close(c->watch.fd);
+    timer_unlink(&c->timer);
+    session_free(&c->session);
+    buf_free(&c->in);
+    buf_free(&c->out);
+    c->state = CONN_CLOSED;
+    c->next_closed = srv->graveyard;
+    srv->graveyard = c;
+    srv->conn_count--;
+}
+
+void conn_free_closed(struct server *srv)
+{
+    while (srv->graveyard) {
+        struct conn *c = srv->graveyard;
+        srv->graveyard = c->next_closed;
+        free(c);
+    }
+}
+
+/* Writes queued output. Returns false if the connection was torn down. */
+static bool flush(struct server *srv, struct conn *c)
+{
+    while (buf_len(&c->out)) {
+        ssize_t n = net_send(c->watch.fd, buf_head(&c->out), buf_len(&c->out));
+        if (n < 0) {
+            if (errno == EAGAIN || errno == EWOULDBLOCK)
+                return true;
+            teardown(srv, c, strerror(errno));
+            return false;
+        }
+        buf_consume(&c->out, (size_t)n);
+    }
+    buf_free(&c->out); /* drained: an idle connection keeps no output memory */
+    return true;
+}
+
+/* Sends what one event produced in the shared scratch buffer; what the socket does not take is
+ * kept by the connection. Returns false if the connection was torn down. */
+static bool send_scratch(struct server *srv, struct conn *c)
+{
+    struct buf *s = &srv->scratch;
+    if (!buf_len(s))
+        return true;
+    if (buf_len(&c->out)) { /* keep order behind output that is already waiting */
+        bool ok = buf_append(&c->out, buf_head(s), buf_len(s));
+        buf_clear(s);
+        if (!ok)
+            teardown(srv, c, "out of memory");
+        return ok;
+    }
+    ssize_t n = net_send(c->watch.fd, buf_head(s), buf_len(s));
+    if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK) {
+        buf_clear(s);
+        teardown(srv, c, strerror(errno));
+        return false;
+    }
+    size_t sent = n > 0 ? (size_t)n : 0;
+    bool ok = buf_append(&c->out, buf_head(s) + sent, buf_len(s) - sent);
+    buf_clear(s);
+    if (!ok)
+        teardown(srv, c, "out of memory");
+    return ok;
+}
+
+/* Brings the registered events and the closing steps in line with the state. Every handler ends
+ * here, so the rules live in one place. */
+static void settle(struct server *srv, struct conn *c)
+{
+    if (c->state == CONN_FLUSHING && !buf_len(&c->out)) {
+        shutdown(c->watch.fd, SHUT_WR);
+        c->state = CONN_LINGER;
+        timer_arm(&srv->closing, &c->timer, srv->now_ms);
+    }
+    uint8_t mask = 0;
+    switch (c->state) {
+    case CONN_HANDSHAKE:
+    case CONN_LINGER:
+        mask = IO_READ;
+        break;
+    case CONN_OPEN:
+        /* Backpressure: a client that does not read stops being read. */
+        if (buf_len(&c->out) < srv->opt.output_high_water)
+            mask = IO_READ;
+        break;
+    default:
+        break;
+    }
+    if (buf_len(&c->out))
+        mask |= IO_WRITE;
+    if (loop_set(srv->loop, &c->watch, mask) < 0)
+        teardown(srv, c, "epoll_ctl failed");
+}
+
+/* Failing or finishing: write what is queued, then close our side. */
+static void finish(struct server *srv, struct conn *c)
+{
+    c->state = CONN_FLUSHING;
+    timer_arm(&srv->closing, &c->timer, srv->now_ms);
+}
+
+/* Runs received WebSocket bytes through the session and sends what it produced. */
+static void feed(struct server *srv, struct conn *c, uint8_t *data, size_t n)
+{
+    const char *error;
+    enum session_state before = c->session.state;
+    session_feed(&c->session, &srv->limits, data, n, &srv->scratch, &error);
+    if (error)
+        log_info(&srv->log, "%s failing the connection with %u: %s", PEER(c),
+                 c->session.close_code, error);
+    if (!send_scratch(srv, c))
+        return;
+    if (c->session.state == SESSION_DONE) {
+        if (before == SESSION_OPEN && !error)
+            log_debug(&srv->log, "%s close handshake answered with %u", PEER(c),
+                      c->session.close_code);
+        finish(srv, c);
+    }
+}
+
+static void reject(struct server *srv, struct conn *c, struct handshake *hs)
+{
+    log_info(&srv->log, "%s rejected with %d: %s", PEER(c), hs->status, hs->why);
+    buf_free(&c->in);
+    finish(srv, c);
+}
+
+static void on_handshake_bytes(struct server *srv, struct conn *c, size_t n)
+{
+    char *data = (char *)srv->rbuf;
+    size_t len = n;
+    if (buf_len(&c->in)) {
+        if (!buf_append(&c->in, srv->rbuf, n))
+            return teardown(srv, c, "out of memory");
+        data = (char *)c->in.data + c->in.start;
+        len = buf_len(&c->in);
+    }
+    struct http_request req;
+    struct handshake hs;
+    int rc = http_parse_request(data, len, &req);
+    if (rc == HTTP_INCOMPLETE && len < srv->opt.max_header_bytes) {
+        if (data == (char *)srv->rbuf && !buf_append(&c->in, srv->rbuf, n))
+            teardown(srv, c, "out of memory");
+        return;
+    }
+    if (rc == HTTP_BAD)
+        handshake_error(&hs, 400, "malformed HTTP request");
+    else if (rc < 0 || (size_t)rc > srv->opt.max_header_bytes)
+        handshake_error(&hs, 431, "request header fields too large");
+    else
+        handshake_evaluate(&req, srv->opt.path, &hs);
+
+    uint8_t *resp = buf_reserve(&srv->scratch, 512);
+    if (!resp)
+        return teardown(srv, c, "out of memory");
+    buf_commit(&srv->scratch, handshake_response(&hs, (char *)resp, 512));
+    if (hs.status != 101) {
+        reject(srv, c, &hs);
+        send_scratch(srv, c);
+        return;
+    }
+    log_debug(&srv->log, "%s upgraded", PEER(c));
+    c->state = CONN_OPEN;
+    timer_arm(&srv->open, &c->timer, srv->now_ms);
+    /* Frames pipelined behind the request are not lost. The session unmasks them in place,
+     * wherever they are (the shared buffer or this connection's request buffer). */
+    feed(srv, c, (uint8_t *)data + rc, len - (size_t)rc);
+    buf_free(&c->in);
+}
+
+static void on_readable(struct server *srv, struct conn *c)
+{
+    ssize_t n = net_recv(c->watch.fd, srv->rbuf, READ_BUFFER_SIZE);
+    if (n < 0) {
+        if (errno != EAGAIN && errno != EWOULDBLOCK)
+            teardown(srv, c, strerror(errno));
+        return;
+    }
+    if (n == 0) {
+        teardown(srv, c, c->state == CONN_LINGER ? "closed cleanly"
+                         : c->state == CONN_OPEN ? "peer closed TCP without a Close frame"
+                                                 : "peer closed TCP during the handshake");
+        return;
+    }
+    switch (c->state) {
+    case CONN_HANDSHAKE:
+        on_handshake_bytes(srv, c, (size_t)n);
+        break;
+    case CONN_OPEN:
+        if (c->session.state == SESSION_OPEN)
+            timer_arm(&srv->open, &c->timer, srv->now_ms); /* activity resets the idle timer */
+        feed(srv, c, srv->rbuf, (size_t)n);
+        break;
+    default:
+        break; /* lingering: input is discarded */
+    }
+}
+
+void conn_on_event(struct server *srv, struct io_watch *w, unsigned events)
+{
+    struct conn *c = conn_of(w, watch);
+    /* An earlier event of this batch may have closed it, or stopped reading it. */
+    if ((events & IO_WRITE) && c->state != CONN_CLOSED && buf_len(&c->out))
+        flush(srv, c);
+    if ((events & IO_READ) && c->state != CONN_CLOSED && (c->watch.mask & IO_READ))
+        on_readable(srv, c);
+    if (c->state != CONN_CLOSED)
+        settle(srv, c);
+}
+
+void conn_accept(struct server *srv, int fd)
+{
+    struct conn *c = calloc(1, sizeof *c);
+    if (!c) {
+        log_error(&srv->log, "out of memory accepting a connection");
+        close(fd);
+        return;
+    }
+    c->watch.fd = fd;
+    c->state = CONN_HANDSHAKE;
+    srv->conn_count++;
+    timer_arm(&srv->handshaking, &c->timer, srv->now_ms);
+    log_debug(&srv->log, "%s accepted", PEER(c));
+    settle(srv, c);
+}
+
+void conn_on_timeout(struct server *srv, struct timer_link *t)
+{
+    struct conn *c = conn_of(t, timer);
+    switch (c->state) {
+    case CONN_HANDSHAKE:
+        log_info(&srv->log, "%s handshake not completed within %lld ms", PEER(c),
+                 (long long)srv->opt.handshake_timeout_ms);
+        teardown(srv, c, "handshake timeout");
+        break;
+    case CONN_OPEN:
+        if (c->session.state == SESSION_CLOSE_SENT)
+            log_info(&srv->log, "%s no Close from the peer within %lld ms", PEER(c),
+                     (long long)srv->opt.close_timeout_ms);
+        teardown(srv, c, "timeout");
+        break;
+    default:
+        teardown(srv, c, "close timeout");
+        break;
+    }
+}
+
+void conn_begin_shutdown(struct server *srv, struct timer_link *t)
+{
+    struct conn *c = conn_of(t, timer);
+    if (c->state == CONN_HANDSHAKE) {
+        teardown(srv, c, "shutting down");
+        return;
+    }
+    timer_arm(&srv->closing, &c->timer, srv->now_ms);
+    if (c->state != CONN_OPEN || c->session.state != SESSION_OPEN)
+        return;
+    session_close(&c->session, WS_CLOSE_GOING_AWAY, &srv->scratch);
+    if (send_scratch(srv, c))
+        settle(srv, c);
+}
+
+void conn_abort(struct server *srv, struct timer_link *t)
+{
+    teardown(srv, conn_of(t, timer), "shutting down now");
+}

@@ -1,0 +1,173 @@
+#include "frame.h"
+
+#include <string.h>
+
+static bool opcode_is_known(uint8_t op)
+{
+    return op <= WS_OP_BINARY || (op >= WS_OP_CLOSE && op <= WS_OP_PONG);
+}
+
+/* Checks the first header byte alone, so a bad frame is refused before anything else arrives. */
+static const char *check_byte0(uint8_t b0)
+{
+    uint8_t op = b0 & 0x0F;
+    if (b0 & 0x70)
+        return "reserved bits set without a negotiated extension";
+    if (!opcode_is_known(op))
+        return "reserved opcode";
+    if (ws_opcode_is_control(op) && !(b0 & 0x80))
+        return "fragmented control frame";
+    return NULL;
+}
+
+static const char *check_byte1(uint8_t b0, uint8_t b1)
+{
+    if (!(b1 & 0x80))
+        return "unmasked client frame";
+    if (ws_opcode_is_control(b0 & 0x0F) && (b1 & 0x7F) > WS_MAX_CONTROL_PAYLOAD)
+        return "control frame payload over 125 bytes";
+    return NULL;
+}
+
+static size_t header_size(uint8_t b1)
+{
+    uint8_t len7 = b1 & 0x7F;
+    return 2 + (len7 == 126 ? 2 : len7 == 127 ? 8 : 0) + 4;
+}
+
+/* Parses a complete header; returns an error reason or NULL. */
+static const char *parse_header(struct frame_decoder *d, const uint8_t *h, uint64_t *len_out)
+{
+    uint8_t len7 = h[1] & 0x7F;
+    uint64_t len = len7;
+    const uint8_t *p = h + 2;
+    if (len7 == 126) {
+        len = (uint64_t)p[0] << 8 | p[1];
+        p += 2;
+        if (len < 126)
+            return "non-minimal 16-bit payload length";
+    } else if (len7 == 127) {
+        len = 0;
+        for (int i = 0; i < 8; i++)
+            len = len << 8 | p[i];
+        p += 8;
+        if (len >> 63)
+            return "64-bit payload length with the most significant bit set";
+        if (len <= 0xFFFF)
+            return "non-minimal 64-bit payload length";
+    }
+    memcpy(d->mask, p, 4);
+    d->mask_pos = 0;
+    d->opcode = h[0] & 0x0F;
+    d->fin = h[0] & 0x80;
+    d->remaining = len;
+    d->in_payload = true;
+    *len_out = len;
+    return NULL;
+}
+
+static size_t decode_header(struct frame_decoder *d, uint8_t *in, size_t n, struct frame_result *r)
+{
+    size_t used = 0;
+    const uint8_t *h;
+    if (d->hdr_len == 0 && n >= 2 && n >= header_size(in[1])) {
+        h = in; /* fast path: the whole header is in this read */
+        used = header_size(in[1]);
+        if ((r->reason = check_byte0(h[0])) || (r->reason = check_byte1(h[0], h[1])))
+            goto fail;
+    } else {
+        /* Carry header bytes between reads, checking each byte as early as it can be. */
+        while (used < n) {
+            d->hdr[d->hdr_len++] = in[used++];
+            if (d->hdr_len == 1 && (r->reason = check_byte0(d->hdr[0])))
+                goto fail;
+            if (d->hdr_len == 2 && (r->reason = check_byte1(d->hdr[0], d->hdr[1])))
+                goto fail;
+            if (d->hdr_len >= 2 && d->hdr_len == header_size(d->hdr[1]))
+                break;
+        }
+        if (d->hdr_len < 2 || d->hdr_len < header_size(d->hdr[1])) {
+            r->event = FRAME_NEED_MORE;
+            return used;
+        }
+        h = d->hdr;
+        d->hdr_len = 0;
+    }
+    if ((r->reason = parse_header(d, h, &r->len)))
+        goto fail;
+    r->event = FRAME_HEADER;
+    return used;
+fail:
+    r->event = FRAME_ERROR;
+    return used;
+}
+
+size_t frame_decode(struct frame_decoder *d, uint8_t *in, size_t n, struct frame_result *r)
+{
+    r->end = false;
+    r->data = NULL;
+    r->len = 0;
+    r->reason = NULL;
+    if (!d->in_payload) {
+        if (n == 0) {
+            r->event = FRAME_NEED_MORE;
+            return 0;
+        }
+        return decode_header(d, in, n, r);
+    }
+    if (n == 0 && d->remaining > 0) {
+        r->event = FRAME_NEED_MORE;
+        return 0;
+    }
+    size_t take = d->remaining < n ? (size_t)d->remaining : n;
+    d->mask_pos = (uint8_t)ws_unmask(in, take, d->mask, d->mask_pos);
+    d->remaining -= take;
+    r->event = FRAME_PAYLOAD;
+    r->data = in;
+    r->len = take;
+    r->end = d->remaining == 0;
+    if (r->end)
+        d->in_payload = false;
+    return take;
+}
+
+size_t frame_header_encode(uint8_t out[WS_MAX_SERVER_HEADER], bool fin, uint8_t opcode, uint64_t len)
+{
+    out[0] = (uint8_t)((fin ? 0x80 : 0) | opcode);
+    if (len < 126) {
+        out[1] = (uint8_t)len;
+        return 2;
+    }
+    if (len <= 0xFFFF) {
+        out[1] = 126;
+        out[2] = (uint8_t)(len >> 8);
+        out[3] = (uint8_t)len;
+        return 4;
+    }
+    out[1] = 127;
+    for (int i = 0; i < 8; i++)
+        out[2 + i] = (uint8_t)(len >> (56 - 8 * i));
+    return 10;
+}
+
+unsigned ws_unmask(uint8_t *p, size_t n, const uint8_t mask[4], unsigned pos)
+{
+    size_t i = 0;
+    if (n >= 16) {
+        /* Rotate the key so that it lines up with p[0], then XOR eight bytes at a time. */
+        uint8_t rot[8];
+        for (int k = 0; k < 8; k++)
+            rot[k] = mask[(pos + (unsigned)k) & 3];
+        uint64_t key;
+        memcpy(&key, rot, 8);
+        for (; n - i >= 8; i += 8) {
+            uint64_t w;
+            memcpy(&w, p + i, 8);
+            w ^= key;
+            memcpy(p + i, &w, 8);
+        }
+    }
+    for (; i < n; i++)
+        p[i] ^= mask[(pos + i) & 3];
+    return (unsigned)((pos + n) & 3);
+}

@@ -1,0 +1,96 @@
+#include "net.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+static int listen_on(const struct addrinfo *ai, char *err, size_t errlen, const char *shown, int port)
+{
+    int fd = socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, ai->ai_protocol);
+    if (fd < 0) {
+        snprintf(err, errlen, "cannot create a socket for %s: %s", shown, strerror(errno));
+        return -1;
+    }
+    int one = 1;
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    if (bind(fd, ai->ai_addr, ai->ai_addrlen) < 0 || listen(fd, SOMAXCONN) < 0) {
+        int e = errno;
+        snprintf(err, errlen, "cannot listen on %s port %d: %s%s", shown, port, strerror(e),
+                 e == EADDRINUSE ? " (is another server running?)" : "");
+        close(fd);
+        errno = e;
+        return -1;
+    }
+    return fd;
+}
+
+int net_listen(const char *bind_addr, int port, char *err, size_t errlen)
+{
+    struct addrinfo hints = { 0 }, *ai = NULL;
+    hints.ai_socktype = SOCK_STREAM;
+    hints.ai_flags = AI_NUMERICHOST | AI_NUMERICSERV | AI_PASSIVE;
+    char portstr[8];
+    snprintf(portstr, sizeof portstr, "%d", port);
+    /* Without --bind, listen dual-stack on ::, or on 0.0.0.0 where IPv6 is unavailable. */
+    const char *addrs[2] = { bind_addr ? bind_addr : "::", bind_addr ? NULL : "0.0.0.0" };
+    for (int i = 0; i < 2 && addrs[i]; i++) {
+        int rc = getaddrinfo(addrs[i], portstr, &hints, &ai);
+        if (rc != 0) {
+            snprintf(err, errlen, "--bind: '%s' is not an IPv4 or IPv6 address", addrs[i]);
+            return -1;
+        }
+        int fd = listen_on(ai, err, errlen, addrs[i], port);
+        freeaddrinfo(ai);
+        if (fd >= 0 || bind_addr || errno != EAFNOSUPPORT)
+            return fd;
+    }
+    return -1;
+}
+
+int net_accept(int listen_fd)
+{
+    int fd = accept4(listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    if (fd >= 0) {
+        int one = 1;
+        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    }
+    return fd;
+}
+
+ssize_t net_recv(int fd, void *buf, size_t len)
+{
+    ssize_t n;
+    do
+        n = recv(fd, buf, len, 0);
+    while (n < 0 && errno == EINTR);
+    return n;
+}
+
+ssize_t net_send(int fd, const void *buf, size_t len)
+{
+    ssize_t n;
+    do
+        n = send(fd, buf, len, MSG_NOSIGNAL);
+    while (n < 0 && errno == EINTR);
+    return n;
+}
+
+int net_signalfd(void)
+{
+    signal(SIGPIPE, SIG_IGN);
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGINT);
+    if (sigprocmask(SIG_BLOCK, &set, NULL) < 0)
+        return -1;
+    return signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
+}

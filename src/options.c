@@ -1,0 +1,178 @@
+#include "options.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "defaults.h"
+#include "log.h"
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+            "Usage: websock [options]\n"
+            "A strictly conformant RFC 6455 WebSocket echo server.\n"
+            "\n"
+            "  --port N              TCP port to listen on (default %d)\n"
+            "  --bind ADDR           IPv4 or IPv6 literal to bind (default: all, :: and 0.0.0.0)\n"
+            "  --path PATH           WebSocket endpoint path (default %s)\n"
+            "  --max-message BYTES   largest message; larger ones close with 1009 (default %uM)\n"
+            "  --coalesce-max BYTES  single-frame messages up to this size echo as one frame;\n"
+            "                        larger ones stream back as fragments (default %uK)\n"
+            "  --max-header-bytes N  request head limit; beyond it 431 (default %uK)\n"
+            "  --output-high-water N stop reading a client while this much output is queued\n"
+            "                        for it (default %uK)\n"
+            "  --handshake-timeout MS  time to complete the HTTP upgrade (default %d)\n"
+            "  --close-timeout MS    wait for the peer's Close and FIN (default %d)\n"
+            "  --log-level LEVEL     error, warn, info or debug (default info)\n"
+            "  --help                show this help\n"
+            "  --version             show the version\n"
+            "\n"
+            "Sizes accept a K, M or G suffix (powers of 1024).\n",
+            DEFAULT_PORT, DEFAULT_PATH, DEFAULT_MAX_MESSAGE >> 20, DEFAULT_COALESCE_MAX >> 10,
+            DEFAULT_MAX_HEADER_BYTES >> 10, DEFAULT_OUTPUT_HIGH_WATER >> 10,
+            DEFAULT_HANDSHAKE_TIMEOUT_MS, DEFAULT_CLOSE_TIMEOUT_MS);
+}
+
+static int bad_value(const char *flag, const char *value, const char *expected)
+{
+    fprintf(stderr, "websock: --%s: expected %s, got '%s'\n", flag, expected, value);
+    return OPTIONS_EXIT_USAGE;
+}
+
+/* An unsigned integer with an optional K/M/G suffix, within [min, max]. */
+static int parse_size(const char *s, uint64_t min, uint64_t max, uint64_t *out)
+{
+    if (!*s || *s == '-' || *s == '+')
+        return -1;
+    errno = 0;
+    char *end;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (errno || end == s)
+        return -1;
+    unsigned shift = 0;
+    if (*end) {
+        const char *units = "KMG";
+        const char *u = strchr(units, *end >= 'a' ? *end - 32 : *end);
+        if (!u || end[1])
+            return -1;
+        shift = 10 * (unsigned)(u - units + 1);
+    }
+    if (v > (max >> shift))
+        return -1;
+    v <<= shift;
+    if (v < min)
+        return -1;
+    *out = v;
+    return 0;
+}
+
+int options_parse(int argc, char **argv, struct options *o)
+{
+    *o = (struct options){
+        .bind = NULL,
+        .port = DEFAULT_PORT,
+        .path = DEFAULT_PATH,
+        .max_message = DEFAULT_MAX_MESSAGE,
+        .coalesce_max = DEFAULT_COALESCE_MAX,
+        .max_header_bytes = DEFAULT_MAX_HEADER_BYTES,
+        .output_high_water = DEFAULT_OUTPUT_HIGH_WATER,
+        .handshake_timeout_ms = DEFAULT_HANDSHAKE_TIMEOUT_MS,
+        .close_timeout_ms = DEFAULT_CLOSE_TIMEOUT_MS,
+        .log_level = LOG_INFO,
+    };
+    enum { O_PORT = 256, O_BIND, O_PATH, O_MAX_MESSAGE, O_COALESCE, O_MAX_HEADER, O_HIGH_WATER,
+           O_HS_TIMEOUT, O_CLOSE_TIMEOUT, O_LOG_LEVEL, O_HELP, O_VERSION };
+    static const struct option longopts[] = {
+        { "port", required_argument, NULL, O_PORT },
+        { "bind", required_argument, NULL, O_BIND },
+        { "path", required_argument, NULL, O_PATH },
+        { "max-message", required_argument, NULL, O_MAX_MESSAGE },
+        { "coalesce-max", required_argument, NULL, O_COALESCE },
+        { "max-header-bytes", required_argument, NULL, O_MAX_HEADER },
+        { "output-high-water", required_argument, NULL, O_HIGH_WATER },
+        { "handshake-timeout", required_argument, NULL, O_HS_TIMEOUT },
+        { "close-timeout", required_argument, NULL, O_CLOSE_TIMEOUT },
+        { "log-level", required_argument, NULL, O_LOG_LEVEL },
+        { "help", no_argument, NULL, O_HELP },
+        { "version", no_argument, NULL, O_VERSION },
+        { 0 },
+    };
+    opterr = 0;
+    optind = 1;
+    int c;
+    uint64_t v;
+    while ((c = getopt_long(argc, argv, ":", longopts, NULL)) != -1) {
+        const char *name = c >= O_PORT && c <= O_VERSION ? longopts[c - O_PORT].name : "";
+        switch (c) {
+        case O_PORT:
+            if (parse_size(optarg, 1, 65535, &v) || strpbrk(optarg, "KMGkmg"))
+                return bad_value(name, optarg, "a port number 1-65535");
+            o->port = (int)v;
+            break;
+        case O_BIND: {
+            unsigned char addr[sizeof(struct in6_addr)];
+            if (inet_pton(AF_INET, optarg, addr) != 1 && inet_pton(AF_INET6, optarg, addr) != 1)
+                return bad_value(name, optarg, "an IPv4 or IPv6 address such as 127.0.0.1 or ::1");
+            o->bind = optarg;
+            break;
+        }
+        case O_PATH:
+            if (optarg[0] != '/' || strpbrk(optarg, "? \t\r\n"))
+                return bad_value(name, optarg, "an absolute path such as /ws");
+            o->path = optarg;
+            break;
+        case O_MAX_MESSAGE:
+            if (parse_size(optarg, 1, (uint64_t)1 << 40, &v))
+                return bad_value(name, optarg, "a size in bytes (1 to 1T)");
+            o->max_message = v;
+            break;
+        case O_COALESCE:
+            if (parse_size(optarg, 0, 16u << 20, &v))
+                return bad_value(name, optarg, "a size in bytes (0 to 16M)");
+            o->coalesce_max = (uint32_t)v;
+            break;
+        case O_MAX_HEADER:
+            if (parse_size(optarg, 256, 1u << 20, &v))
+                return bad_value(name, optarg, "a size in bytes (256 to 1M)");
+            o->max_header_bytes = (uint32_t)v;
+            break;
+        case O_HIGH_WATER:
+            if (parse_size(optarg, 1024, 1u << 30, &v))
+                return bad_value(name, optarg, "a size in bytes (1K to 1G)");
+            o->output_high_water = (uint32_t)v;
+            break;
+        case O_HS_TIMEOUT:
+        case O_CLOSE_TIMEOUT:
+            if (parse_size(optarg, 1, 86400000, &v) || strpbrk(optarg, "KMGkmg"))
+                return bad_value(name, optarg, "milliseconds (1 to 86400000)");
+            *(c == O_HS_TIMEOUT ? &o->handshake_timeout_ms : &o->close_timeout_ms) = (int64_t)v;
+            break;
+        case O_LOG_LEVEL:
+            if ((o->log_level = log_level_parse(optarg)) < 0)
+                return bad_value(name, optarg, "error, warn, info or debug");
+            break;
+        case O_HELP:
+            usage(stdout);
+            return OPTIONS_EXIT_OK;
+        case O_VERSION:
+            printf("websock %s\n", WEBSOCK_VERSION);
+            return OPTIONS_EXIT_OK;
+        case ':':
+            fprintf(stderr, "websock: %s: missing value\n", argv[optind - 1]);
+            return OPTIONS_EXIT_USAGE;
+        default:
+            fprintf(stderr, "websock: unknown option '%s' (see --help)\n", argv[optind - 1]);
+            return OPTIONS_EXIT_USAGE;
+        }
+    }
+    if (optind < argc) {
+        fprintf(stderr, "websock: unexpected argument '%s' (see --help)\n", argv[optind]);
+        return OPTIONS_EXIT_USAGE;
+    }
+    return OPTIONS_RUN;
+}

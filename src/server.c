@@ -1,0 +1,195 @@
+#include "server.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/signalfd.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "conn.h"
+#include "defaults.h"
+#include "net.h"
+
+static int64_t monotonic_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int server_init(struct server *srv, const struct options *opt)
+{
+    memset(srv, 0, sizeof *srv);
+    srv->opt = *opt;
+    srv->log.level = (enum log_level)opt->log_level;
+    srv->limits.max_message = opt->max_message;
+    srv->limits.coalesce_max = opt->coalesce_max;
+    srv->listener.fd = srv->signals.fd = srv->spare_fd = -1;
+    timer_list_init(&srv->handshaking, opt->handshake_timeout_ms);
+    timer_list_init(&srv->open, 0);
+    timer_list_init(&srv->closing, opt->close_timeout_ms);
+    srv->now_ms = monotonic_ms();
+
+    char err[256];
+    srv->listener.fd = net_listen(opt->bind, opt->port, err, sizeof err);
+    if (srv->listener.fd < 0) {
+        log_error(&srv->log, "%s", err);
+        return errno == EADDRINUSE ? 1 : -1;
+    }
+    srv->signals.fd = net_signalfd();
+    srv->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    srv->loop = loop_create();
+    srv->rbuf = malloc(READ_BUFFER_SIZE);
+    if (srv->signals.fd < 0 || srv->spare_fd < 0 || !srv->loop || !srv->rbuf ||
+        loop_set(srv->loop, &srv->listener, IO_READ) < 0 ||
+        loop_set(srv->loop, &srv->signals, IO_READ) < 0) {
+        log_error(&srv->log, "cannot set up the event loop: %s", strerror(errno));
+        return -1;
+    }
+    log_info(&srv->log, "websock %s listening on %s port %d, path %s", WEBSOCK_VERSION,
+             opt->bind ? opt->bind : "all addresses", opt->port, opt->path);
+    return 0;
+}
+
+void server_destroy(struct server *srv)
+{
+    conn_free_closed(srv);
+    loop_destroy(srv->loop);
+    if (srv->listener.fd >= 0)
+        close(srv->listener.fd);
+    if (srv->signals.fd >= 0)
+        close(srv->signals.fd);
+    if (srv->spare_fd >= 0)
+        close(srv->spare_fd);
+    free(srv->rbuf);
+    buf_free(&srv->scratch);
+}
+
+static void accept_clients(struct server *srv)
+{
+    /* A bounded batch per wake-up keeps a connection storm from starving open clients. */
+    for (int i = 0; i < 64; i++) {
+        int fd = net_accept(srv->listener.fd);
+        if (fd >= 0) {
+            conn_accept(srv, fd);
+            continue;
+        }
+        if (errno == EMFILE || errno == ENFILE) {
+            /* Out of descriptors: use the spare one to accept and close the client at once,
+             * instead of leaving it queued and the listener spinning. */
+            log_warn(&srv->log, "out of file descriptors: refusing a connection");
+            close(srv->spare_fd);
+            fd = net_accept(srv->listener.fd);
+            if (fd >= 0)
+                close(fd);
+            srv->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+            continue;
+        }
+        if (errno != EAGAIN && errno != EWOULDBLOCK && errno != ECONNABORTED && errno != EINTR)
+            log_warn(&srv->log, "accept: %s", strerror(errno));
+        return;
+    }
+}
+
+/* Applies fn to every connection of list l; fn must move the connection out of l. */
+static void for_each_leaving(struct server *srv, struct timer_list *l,
+                             void (*fn)(struct server *, struct timer_link *))
+{
+    while (l->head.next != &l->head)
+        fn(srv, l->head.next);
+}
+
+static void begin_stop(struct server *srv)
+{
+    log_info(&srv->log, "shutting down: closing %llu connection(s) with 1001",
+             (unsigned long long)srv->conn_count);
+    srv->stopping = true;
+    srv->stop_deadline_ms = srv->now_ms + DEFAULT_SHUTDOWN_TIMEOUT_MS;
+    loop_set(srv->loop, &srv->listener, 0);
+    close(srv->listener.fd);
+    srv->listener.fd = -1;
+    for_each_leaving(srv, &srv->handshaking, conn_begin_shutdown);
+    for_each_leaving(srv, &srv->open, conn_begin_shutdown);
+}
+
+static void abort_all(struct server *srv)
+{
+    for_each_leaving(srv, &srv->handshaking, conn_abort);
+    for_each_leaving(srv, &srv->open, conn_abort);
+    for_each_leaving(srv, &srv->closing, conn_abort);
+}
+
+static void on_signal(struct server *srv)
+{
+    struct signalfd_siginfo si;
+    while (read(srv->signals.fd, &si, sizeof si) == (ssize_t)sizeof si) {
+        if (srv->stopping) {
+            log_info(&srv->log, "second signal: exiting now");
+            abort_all(srv);
+        } else {
+            begin_stop(srv);
+        }
+    }
+}
+
+static int next_timeout_ms(struct server *srv)
+{
+    int64_t best = -1;
+    struct timer_list *lists[] = { &srv->handshaking, &srv->open, &srv->closing };
+    for (size_t i = 0; i < sizeof lists / sizeof lists[0]; i++) {
+        int64_t w = timer_wait_ms(lists[i], srv->now_ms);
+        if (w >= 0 && (best < 0 || w < best))
+            best = w;
+    }
+    if (srv->stopping) {
+        int64_t w = srv->stop_deadline_ms > srv->now_ms ? srv->stop_deadline_ms - srv->now_ms : 0;
+        if (best < 0 || w < best)
+            best = w;
+    }
+    return best > 60000 ? 60000 : (int)best;
+}
+
+static void expire_timers(struct server *srv)
+{
+    struct timer_list *lists[] = { &srv->handshaking, &srv->open, &srv->closing };
+    for (size_t i = 0; i < sizeof lists / sizeof lists[0]; i++) {
+        struct timer_link *t;
+        while ((t = timer_due(lists[i], srv->now_ms)))
+            conn_on_timeout(srv, t);
+    }
+    if (srv->stopping && srv->now_ms >= srv->stop_deadline_ms && srv->conn_count) {
+        log_warn(&srv->log, "shutdown bound passed: dropping %llu connection(s)",
+                 (unsigned long long)srv->conn_count);
+        abort_all(srv);
+    }
+}
+
+int server_run(struct server *srv)
+{
+    struct io_event events[256];
+    while (!(srv->stopping && srv->conn_count == 0)) {
+        int n = loop_wait(srv->loop, events, 256, next_timeout_ms(srv));
+        if (n < 0) {
+            log_error(&srv->log, "epoll_wait: %s", strerror(errno));
+            return 1;
+        }
+        srv->now_ms = monotonic_ms();
+        for (int i = 0; i < n; i++) {
+            struct io_watch *w = events[i].watch;
+            if (w == &srv->listener) {
+                if (srv->listener.fd >= 0)
+                    accept_clients(srv);
+            } else if (w == &srv->signals) {
+                on_signal(srv);
+            } else {
+                conn_on_event(srv, w, events[i].events);
+            }
+        }
+        expire_timers(srv);
+        conn_free_closed(srv);
+    }
+    log_info(&srv->log, "stopped");
+    return 0;
+}

@@ -1,0 +1,17 @@
+#!/bin/sh
+# Checks the build and test prerequisites and installs missing Debian packages when run as root.
+missing=""
+have_header() { printf '#include <%s>\n' "$1" | ${CC:-cc} -E -x c - >/dev/null 2>&1; }
+have_header openssl/evp.h || missing="$missing libssl-dev"
+have_header cmocka.h 2>/dev/null || printf '#include <stdarg.h>\n#include <stddef.h>\n#include <stdint.h>\n#include <setjmp.h>\n#include <cmocka.h>\n' | ${CC:-cc} -E -x c - >/dev/null 2>&1 || missing="$missing libcmocka-dev"
+command -v cc >/dev/null 2>&1 || missing="$missing build-essential"
+command -v clang >/dev/null 2>&1 || missing="$missing clang"
+python3 -c 'import ensurepip, venv' >/dev/null 2>&1 || missing="$missing python3-venv"
+[ -z "$missing" ] && exit 0
+if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    echo "installing:$missing"
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $missing >/dev/null
+    exit $?
+fi
+echo "missing Debian packages:$missing — install them with: sudo apt-get install$missing" >&2
+exit 1
