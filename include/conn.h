@@ -20,6 +20,9 @@ void conn_begin_shutdown(struct server *srv, struct timer_link *t);
 /* Tears down every live connection at once (second signal, or the shutdown bound passed). */
 void conn_abort(struct server *srv, struct timer_link *t);
 
+/* Reading resumes for a connection paused by the global buffer cap, if the total allows. */
+void conn_resume(struct server *srv, struct timer_link *t);
+
 /* Frees connections closed during the last event batch. */
 void conn_free_closed(struct server *srv);
 

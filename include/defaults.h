@@ -27,5 +27,18 @@
 #define DEFAULT_HANDSHAKE_TIMEOUT_MS 10000
 #define DEFAULT_CLOSE_TIMEOUT_MS 2000     /* waiting for the peer's Close, then for its FIN */
 #define DEFAULT_SHUTDOWN_TIMEOUT_MS 3000  /* graceful exit after SIGTERM */
+#define DEFAULT_SEND_TIMEOUT_MS 30000     /* a client that takes none of its pending output */
+/* Keep-alive: after this much silence from the peer, send a Ping (pongs count as traffic), so
+ * proxies with read timeouts (nginx: 60 s) keep idle clients. */
+#define DEFAULT_PING_INTERVAL_MS 30000
+/* A peer silent this long (no data, no pong) is closed with 1001: dead peers are detected. */
+#define DEFAULT_IDLE_TIMEOUT_MS 120000
+
+/* Bytes held in connection buffers across the whole process; above it, connections that hold
+ * buffers stop being read until the total drops. */
+#define DEFAULT_MAX_BUFFERED (256u * 1024 * 1024)
+/* 0 means: as many as the descriptor limit allows, less a reserve. */
+#define DEFAULT_MAX_CONNECTIONS 0
+#define FD_RESERVE 32
 
 #endif

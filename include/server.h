@@ -26,11 +26,17 @@ struct server {
     uint8_t *rbuf;             /* the one receive buffer shared by all connections */
     struct buf scratch;        /* output built during one event, before it is known to block */
     /* Every live connection is in exactly one of these lists, by state. */
-    struct timer_list handshaking;
-    struct timer_list open;
-    struct timer_list closing;
+    struct timer_list handshaking; /* deadline from accept; trickled bytes do not extend it */
+    struct timer_list open;        /* idle/keep-alive: re-armed by traffic from the peer */
+    struct timer_list sending;     /* output pending: re-armed by write progress */
+    struct timer_list closing;     /* Close sent, flushing or lingering */
     struct conn *graveyard;    /* closed during this batch; freed after it */
-    uint64_t conn_count;
+    uint64_t conn_count;       /* every live connection, refused ones included */
+    uint64_t refusing;         /* connections over the limit, being answered with 503 */
+    uint64_t max_conns;
+    uint64_t buffered;         /* bytes of connection buffers (capacity), all connections */
+    uint64_t paused_by_cap;    /* connections not read because buffered > max_buffered */
+    bool resume_scan;          /* buffered dropped: look for connections to read again */
     int64_t now_ms;
     bool stopping;
     int64_t stop_deadline_ms;

@@ -42,6 +42,9 @@ size_t session_feed(struct session *s, const struct session_limits *lim, uint8_t
 /* Starts the close handshake from our side (e.g. 1001 on shutdown). */
 void session_close(struct session *s, uint16_t code, struct buf *out);
 
+/* Sends a keep-alive Ping (only while open). */
+void session_ping(struct session *s, struct buf *out);
+
 void session_free(struct session *s);
 
 #endif

@@ -32,6 +32,11 @@ struct conn {
     struct buf in;           /* an incomplete request head */
     struct session session;
     struct conn *next_closed;
+    uint32_t accounted;      /* buffer capacity counted in srv->buffered */
+    uint8_t pings;           /* keep-alive pings sent since the peer was last heard */
+    bool sending;            /* output pending: the timer is in the sending list */
+    bool refused;            /* over --max-connections: being answered with 503 */
+    bool paused_by_cap;      /* not read because of the global buffer cap */
 };
 
 #define conn_of(ptr, member) ((struct conn *)(void *)((char *)(ptr) - offsetof(struct conn, member)))
@@ -75,6 +80,13 @@ static void teardown(struct server *srv, struct conn *c, const char *why)
     c->next_closed = srv->graveyard;
     srv->graveyard = c;
     srv->conn_count--;
+    if (c->refused)
+        srv->refusing--;
+    srv->buffered -= c->accounted;
+    if (c->paused_by_cap)
+        srv->paused_by_cap--;
+    if (srv->paused_by_cap)
+        srv->resume_scan = true;
 }
 
 void conn_free_closed(struct server *srv)
@@ -98,6 +110,8 @@ static bool flush(struct server *srv, struct conn *c)
             return false;
         }
         buf_consume(&c->out, (size_t)n);
+        if (c->sending)
+            timer_arm(&srv->sending, &c->timer, srv->now_ms); /* progress: not stalled */
     }
     buf_free(&c->out); /* drained: an idle connection keeps no output memory */
     return true;
@@ -131,8 +145,38 @@ static bool send_scratch(struct server *srv, struct conn *c)
     return ok;
 }
 
-/* Brings the registered events and the closing steps in line with the state. Every handler ends
- * here, so the rules live in one place. */
+/* Keeps srv->buffered equal to the buffer capacity all connections hold. */
+static void account(struct server *srv, struct conn *c)
+{
+    uint32_t now = c->out.cap + c->in.cap + c->session.hold.cap;
+    srv->buffered += now;
+    srv->buffered -= c->accounted;
+    if (now < c->accounted && srv->paused_by_cap)
+        srv->resume_scan = true;
+    c->accounted = now;
+}
+
+/* Over the global cap, connections that hold buffers are not read until the total drops. */
+static bool paused_by_cap(struct server *srv, struct conn *c)
+{
+    bool pause = c->accounted > 0 &&
+                 srv->buffered > (c->paused_by_cap ? srv->opt.max_buffered / 4 * 3
+                                                   : srv->opt.max_buffered);
+    if (pause != c->paused_by_cap) {
+        c->paused_by_cap = pause;
+        if (pause) {
+            srv->paused_by_cap++;
+            log_warn(&srv->log, "%s not read: %llu bytes buffered, over --max-buffered", PEER(c),
+                     (unsigned long long)srv->buffered);
+        } else {
+            srv->paused_by_cap--;
+        }
+    }
+    return pause;
+}
+
+/* Brings the timer list, the registered events and the closing steps in line with the state.
+ * Every handler ends here, so the rules live in one place. */
 static void settle(struct server *srv, struct conn *c)
 {
     if (c->state == CONN_FLUSHING && !buf_len(&c->out)) {
@@ -140,6 +184,14 @@ static void settle(struct server *srv, struct conn *c)
         c->state = CONN_LINGER;
         timer_arm(&srv->closing, &c->timer, srv->now_ms);
     }
+    if (c->state == CONN_OPEN && c->session.state == SESSION_OPEN) {
+        bool pending = buf_len(&c->out) > 0;
+        if (pending != c->sending) {
+            c->sending = pending;
+            timer_arm(pending ? &srv->sending : &srv->open, &c->timer, srv->now_ms);
+        }
+    }
+    account(srv, c);
     uint8_t mask = 0;
     switch (c->state) {
     case CONN_HANDSHAKE:
@@ -148,7 +200,7 @@ static void settle(struct server *srv, struct conn *c)
         break;
     case CONN_OPEN:
         /* Backpressure: a client that does not read stops being read. */
-        if (buf_len(&c->out) < srv->opt.output_high_water)
+        if (buf_len(&c->out) < srv->opt.output_high_water && !paused_by_cap(srv, c))
             mask = IO_READ;
         break;
     default:
@@ -158,6 +210,13 @@ static void settle(struct server *srv, struct conn *c)
         mask |= IO_WRITE;
     if (loop_set(srv->loop, &c->watch, mask) < 0)
         teardown(srv, c, "epoll_ctl failed");
+}
+
+void conn_resume(struct server *srv, struct timer_link *t)
+{
+    struct conn *c = conn_of(t, timer);
+    if (c->paused_by_cap)
+        settle(srv, c);
 }
 
 /* Failing or finishing: write what is queued, then close our side. */
@@ -186,9 +245,13 @@ static void feed(struct server *srv, struct conn *c, uint8_t *data, size_t n)
     }
 }
 
+/* Queues an HTTP error response; the connection closes once it is written. */
 static void reject(struct server *srv, struct conn *c, struct handshake *hs)
 {
     log_info(&srv->log, "%s rejected with %d: %s", PEER(c), hs->status, hs->why);
+    uint8_t *resp = buf_reserve(&srv->scratch, 512);
+    if (resp)
+        buf_commit(&srv->scratch, handshake_response(hs, (char *)resp, 512));
     buf_free(&c->in);
     finish(srv, c);
 }
@@ -218,15 +281,15 @@ static void on_handshake_bytes(struct server *srv, struct conn *c, size_t n)
     else
         handshake_evaluate(&req, srv->opt.path, &hs);
 
-    uint8_t *resp = buf_reserve(&srv->scratch, 512);
-    if (!resp)
-        return teardown(srv, c, "out of memory");
-    buf_commit(&srv->scratch, handshake_response(&hs, (char *)resp, 512));
     if (hs.status != 101) {
         reject(srv, c, &hs);
         send_scratch(srv, c);
         return;
     }
+    uint8_t *resp = buf_reserve(&srv->scratch, 512);
+    if (!resp)
+        return teardown(srv, c, "out of memory");
+    buf_commit(&srv->scratch, handshake_response(&hs, (char *)resp, 512));
     log_debug(&srv->log, "%s upgraded", PEER(c));
     c->state = CONN_OPEN;
     timer_arm(&srv->open, &c->timer, srv->now_ms);
@@ -255,8 +318,9 @@ static void on_readable(struct server *srv, struct conn *c)
         on_handshake_bytes(srv, c, (size_t)n);
         break;
     case CONN_OPEN:
-        if (c->session.state == SESSION_OPEN)
-            timer_arm(&srv->open, &c->timer, srv->now_ms); /* activity resets the idle timer */
+        c->pings = 0;
+        if (c->session.state == SESSION_OPEN && !c->sending)
+            timer_arm(&srv->open, &c->timer, srv->now_ms); /* the peer is alive: idle anew */
         feed(srv, c, srv->rbuf, (size_t)n);
         break;
     default:
@@ -278,6 +342,12 @@ void conn_on_event(struct server *srv, struct io_watch *w, unsigned events)
 
 void conn_accept(struct server *srv, int fd)
 {
+    bool refuse = srv->conn_count - srv->refusing >= srv->max_conns;
+    /* Refusals are answered too, but only so many at once: past that, close at once. */
+    if (refuse && srv->refusing >= 64 + srv->max_conns / 16) {
+        close(fd);
+        return;
+    }
     struct conn *c = calloc(1, sizeof *c);
     if (!c) {
         log_error(&srv->log, "out of memory accepting a connection");
@@ -289,7 +359,36 @@ void conn_accept(struct server *srv, int fd)
     srv->conn_count++;
     timer_arm(&srv->handshaking, &c->timer, srv->now_ms);
     log_debug(&srv->log, "%s accepted", PEER(c));
+    if (refuse) {
+        c->refused = true;
+        srv->refusing++;
+        struct handshake hs;
+        handshake_error(&hs, 503, "too many connections");
+        reject(srv, c, &hs);
+        if (!send_scratch(srv, c))
+            return;
+    }
     settle(srv, c);
+}
+
+/* The open-list deadline passed: the peer has been silent for (pings + 1) periods. */
+static void on_silence(struct server *srv, struct conn *c)
+{
+    if (c->pings < UINT8_MAX)
+        c->pings++;
+    int64_t silence = (int64_t)c->pings * srv->open.duration_ms;
+    int64_t idle = srv->opt.idle_timeout_ms;
+    if (srv->opt.ping_interval_ms && !(idle && silence >= idle)) {
+        session_ping(&c->session, &srv->scratch);
+        timer_arm(&srv->open, &c->timer, srv->now_ms);
+    } else {
+        log_info(&srv->log, "%s silent for %lld ms: closing with 1001", PEER(c),
+                 (long long)silence);
+        session_close(&c->session, WS_CLOSE_GOING_AWAY, &srv->scratch);
+        timer_arm(&srv->closing, &c->timer, srv->now_ms);
+    }
+    if (send_scratch(srv, c))
+        settle(srv, c);
 }
 
 void conn_on_timeout(struct server *srv, struct timer_link *t)
@@ -302,10 +401,17 @@ void conn_on_timeout(struct server *srv, struct timer_link *t)
         teardown(srv, c, "handshake timeout");
         break;
     case CONN_OPEN:
-        if (c->session.state == SESSION_CLOSE_SENT)
+        if (c->session.state == SESSION_OPEN && !c->sending) {
+            on_silence(srv, c);
+        } else if (c->session.state == SESSION_OPEN) {
+            log_info(&srv->log, "%s took none of %zu pending bytes for %lld ms: closing", PEER(c),
+                     buf_len(&c->out), (long long)srv->opt.send_timeout_ms);
+            teardown(srv, c, "send timeout");
+        } else {
             log_info(&srv->log, "%s no Close from the peer within %lld ms", PEER(c),
                      (long long)srv->opt.close_timeout_ms);
-        teardown(srv, c, "timeout");
+            teardown(srv, c, "close timeout");
+        }
         break;
     default:
         teardown(srv, c, "close timeout");

@@ -28,6 +28,15 @@ static void usage(FILE *f)
             "                        for it (default %uK)\n"
             "  --handshake-timeout MS  time to complete the HTTP upgrade (default %d)\n"
             "  --close-timeout MS    wait for the peer's Close and FIN (default %d)\n"
+            "  --send-timeout MS     close a client that takes none of its pending output\n"
+            "                        for this long (default %d)\n"
+            "  --ping-interval MS    ping a peer silent this long; 0 disables (default %d)\n"
+            "  --idle-timeout MS     close (1001) a peer silent this long, pongs count as\n"
+            "                        traffic; 0 disables (default %d)\n"
+            "  --max-connections N   beyond it new clients get 503; 0 = descriptor limit\n"
+            "                        less %d (default 0)\n"
+            "  --max-buffered BYTES  cap on bytes buffered across all connections; above it\n"
+            "                        clients holding buffers are not read (default %uM)\n"
             "  --log-level LEVEL     error, warn, info or debug (default info)\n"
             "  --help                show this help\n"
             "  --version             show the version\n"
@@ -35,7 +44,9 @@ static void usage(FILE *f)
             "Sizes accept a K, M or G suffix (powers of 1024).\n",
             DEFAULT_PORT, DEFAULT_PATH, DEFAULT_MAX_MESSAGE >> 20, DEFAULT_COALESCE_MAX >> 10,
             DEFAULT_MAX_HEADER_BYTES >> 10, DEFAULT_OUTPUT_HIGH_WATER >> 10,
-            DEFAULT_HANDSHAKE_TIMEOUT_MS, DEFAULT_CLOSE_TIMEOUT_MS);
+            DEFAULT_HANDSHAKE_TIMEOUT_MS, DEFAULT_CLOSE_TIMEOUT_MS, DEFAULT_SEND_TIMEOUT_MS,
+            DEFAULT_PING_INTERVAL_MS, DEFAULT_IDLE_TIMEOUT_MS, FD_RESERVE,
+            DEFAULT_MAX_BUFFERED >> 20);
 }
 
 static int bad_value(const char *flag, const char *value, const char *expected)
@@ -83,10 +94,16 @@ int options_parse(int argc, char **argv, struct options *o)
         .output_high_water = DEFAULT_OUTPUT_HIGH_WATER,
         .handshake_timeout_ms = DEFAULT_HANDSHAKE_TIMEOUT_MS,
         .close_timeout_ms = DEFAULT_CLOSE_TIMEOUT_MS,
+        .send_timeout_ms = DEFAULT_SEND_TIMEOUT_MS,
+        .ping_interval_ms = DEFAULT_PING_INTERVAL_MS,
+        .idle_timeout_ms = DEFAULT_IDLE_TIMEOUT_MS,
+        .max_buffered = DEFAULT_MAX_BUFFERED,
+        .max_connections = DEFAULT_MAX_CONNECTIONS,
         .log_level = LOG_INFO,
     };
     enum { O_PORT = 256, O_BIND, O_PATH, O_MAX_MESSAGE, O_COALESCE, O_MAX_HEADER, O_HIGH_WATER,
-           O_HS_TIMEOUT, O_CLOSE_TIMEOUT, O_LOG_LEVEL, O_HELP, O_VERSION };
+           O_HS_TIMEOUT, O_CLOSE_TIMEOUT, O_SEND_TIMEOUT, O_PING_INTERVAL, O_IDLE_TIMEOUT,
+           O_MAX_CONNECTIONS, O_MAX_BUFFERED, O_LOG_LEVEL, O_HELP, O_VERSION };
     static const struct option longopts[] = {
         { "port", required_argument, NULL, O_PORT },
         { "bind", required_argument, NULL, O_BIND },
@@ -97,6 +114,11 @@ int options_parse(int argc, char **argv, struct options *o)
         { "output-high-water", required_argument, NULL, O_HIGH_WATER },
         { "handshake-timeout", required_argument, NULL, O_HS_TIMEOUT },
         { "close-timeout", required_argument, NULL, O_CLOSE_TIMEOUT },
+        { "send-timeout", required_argument, NULL, O_SEND_TIMEOUT },
+        { "ping-interval", required_argument, NULL, O_PING_INTERVAL },
+        { "idle-timeout", required_argument, NULL, O_IDLE_TIMEOUT },
+        { "max-connections", required_argument, NULL, O_MAX_CONNECTIONS },
+        { "max-buffered", required_argument, NULL, O_MAX_BUFFERED },
         { "log-level", required_argument, NULL, O_LOG_LEVEL },
         { "help", no_argument, NULL, O_HELP },
         { "version", no_argument, NULL, O_VERSION },
@@ -107,7 +129,10 @@ int options_parse(int argc, char **argv, struct options *o)
     int c;
     uint64_t v;
     while ((c = getopt_long(argc, argv, ":", longopts, NULL)) != -1) {
-        const char *name = c >= O_PORT && c <= O_VERSION ? longopts[c - O_PORT].name : "";
+        const char *name = "";
+        for (const struct option *lo = longopts; lo->name; lo++)
+            if (lo->val == c)
+                name = lo->name;
         switch (c) {
         case O_PORT:
             if (parse_size(optarg, 1, 65535, &v) || strpbrk(optarg, "KMGkmg"))
@@ -151,6 +176,27 @@ int options_parse(int argc, char **argv, struct options *o)
             if (parse_size(optarg, 1, 86400000, &v) || strpbrk(optarg, "KMGkmg"))
                 return bad_value(name, optarg, "milliseconds (1 to 86400000)");
             *(c == O_HS_TIMEOUT ? &o->handshake_timeout_ms : &o->close_timeout_ms) = (int64_t)v;
+            break;
+        case O_SEND_TIMEOUT:
+            if (parse_size(optarg, 1, 86400000, &v) || strpbrk(optarg, "KMGkmg"))
+                return bad_value(name, optarg, "milliseconds (1 to 86400000)");
+            o->send_timeout_ms = (int64_t)v;
+            break;
+        case O_PING_INTERVAL:
+        case O_IDLE_TIMEOUT:
+            if (parse_size(optarg, 0, 86400000, &v) || strpbrk(optarg, "KMGkmg"))
+                return bad_value(name, optarg, "milliseconds (0 to 86400000; 0 disables)");
+            *(c == O_PING_INTERVAL ? &o->ping_interval_ms : &o->idle_timeout_ms) = (int64_t)v;
+            break;
+        case O_MAX_CONNECTIONS:
+            if (parse_size(optarg, 0, 10000000, &v) || strpbrk(optarg, "KMGkmg"))
+                return bad_value(name, optarg, "a number of connections (0 to 10000000)");
+            o->max_connections = v;
+            break;
+        case O_MAX_BUFFERED:
+            if (parse_size(optarg, 64 * 1024, (uint64_t)1 << 40, &v))
+                return bad_value(name, optarg, "a size in bytes (64K to 1T)");
+            o->max_buffered = v;
             break;
         case O_LOG_LEVEL:
             if ((o->log_level = log_level_parse(optarg)) < 0)

@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <time.h>
 #include <unistd.h>
@@ -19,6 +20,27 @@ static int64_t monotonic_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+/* Raises the descriptor limit as far as allowed and derives --max-connections 0 from it. */
+static uint64_t connection_limit(struct server *srv)
+{
+    struct rlimit rl;
+    uint64_t fds = 1024;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0) {
+        if (rl.rlim_cur < rl.rlim_max) {
+            rl.rlim_cur = rl.rlim_max;
+            setrlimit(RLIMIT_NOFILE, &rl);
+            getrlimit(RLIMIT_NOFILE, &rl);
+        }
+        fds = rl.rlim_cur == RLIM_INFINITY ? 1u << 20 : rl.rlim_cur;
+    }
+    uint64_t fit = fds > 2 * FD_RESERVE ? fds - FD_RESERVE : fds / 2;
+    uint64_t want = srv->opt.max_connections ? srv->opt.max_connections : fit;
+    if (want > fit)
+        log_warn(&srv->log, "--max-connections %llu is above what the descriptor limit %llu allows",
+                 (unsigned long long)want, (unsigned long long)fds);
+    return want;
+}
+
 int server_init(struct server *srv, const struct options *opt)
 {
     memset(srv, 0, sizeof *srv);
@@ -28,10 +50,13 @@ int server_init(struct server *srv, const struct options *opt)
     srv->limits.coalesce_max = opt->coalesce_max;
     srv->listener.fd = srv->signals.fd = srv->spare_fd = -1;
     timer_list_init(&srv->handshaking, opt->handshake_timeout_ms);
-    timer_list_init(&srv->open, 0);
+    int64_t ping = opt->ping_interval_ms, idle = opt->idle_timeout_ms;
+    timer_list_init(&srv->open, ping && (!idle || ping < idle) ? ping : idle);
+    timer_list_init(&srv->sending, opt->send_timeout_ms);
     timer_list_init(&srv->closing, opt->close_timeout_ms);
     srv->now_ms = monotonic_ms();
 
+    srv->max_conns = connection_limit(srv);
     char err[256];
     srv->listener.fd = net_listen(opt->bind, opt->port, err, sizeof err);
     if (srv->listener.fd < 0) {
@@ -112,12 +137,14 @@ static void begin_stop(struct server *srv)
     srv->listener.fd = -1;
     for_each_leaving(srv, &srv->handshaking, conn_begin_shutdown);
     for_each_leaving(srv, &srv->open, conn_begin_shutdown);
+    for_each_leaving(srv, &srv->sending, conn_begin_shutdown);
 }
 
 static void abort_all(struct server *srv)
 {
     for_each_leaving(srv, &srv->handshaking, conn_abort);
     for_each_leaving(srv, &srv->open, conn_abort);
+    for_each_leaving(srv, &srv->sending, conn_abort);
     for_each_leaving(srv, &srv->closing, conn_abort);
 }
 
@@ -134,10 +161,26 @@ static void on_signal(struct server *srv)
     }
 }
 
+/* The buffer total dropped: connections paused by the cap may be read again. A scan of the
+ * open connections, but only after the cap was hit and the total then fell. */
+static void resume_paused(struct server *srv)
+{
+    srv->resume_scan = false;
+    struct timer_list *lists[] = { &srv->open, &srv->sending };
+    for (size_t i = 0; i < 2 && srv->paused_by_cap; i++) {
+        struct timer_link *t = lists[i]->head.next;
+        while (t != &lists[i]->head && srv->paused_by_cap) {
+            struct timer_link *next = t->next;
+            conn_resume(srv, t);
+            t = next;
+        }
+    }
+}
+
 static int next_timeout_ms(struct server *srv)
 {
     int64_t best = -1;
-    struct timer_list *lists[] = { &srv->handshaking, &srv->open, &srv->closing };
+    struct timer_list *lists[] = { &srv->handshaking, &srv->open, &srv->sending, &srv->closing };
     for (size_t i = 0; i < sizeof lists / sizeof lists[0]; i++) {
         int64_t w = timer_wait_ms(lists[i], srv->now_ms);
         if (w >= 0 && (best < 0 || w < best))
@@ -153,7 +196,7 @@ static int next_timeout_ms(struct server *srv)
 
 static void expire_timers(struct server *srv)
 {
-    struct timer_list *lists[] = { &srv->handshaking, &srv->open, &srv->closing };
+    struct timer_list *lists[] = { &srv->handshaking, &srv->open, &srv->sending, &srv->closing };
     for (size_t i = 0; i < sizeof lists / sizeof lists[0]; i++) {
         struct timer_link *t;
         while ((t = timer_due(lists[i], srv->now_ms)))
@@ -188,6 +231,8 @@ int server_run(struct server *srv)
             }
         }
         expire_timers(srv);
+        if (srv->resume_scan)
+            resume_paused(srv);
         conn_free_closed(srv);
     }
     log_info(&srv->log, "stopped");

@@ -43,6 +43,13 @@ void session_close(struct session *s, uint16_t code, struct buf *out)
     s->state = SESSION_CLOSE_SENT;
 }
 
+void session_ping(struct session *s, struct buf *out)
+{
+    static const uint8_t payload[] = "websock";
+    if (s->state == SESSION_OPEN)
+        emit(out, true, WS_OP_PING, payload, sizeof payload - 1, NULL, 0);
+}
+
 void session_free(struct session *s)
 {
     buf_free(&s->hold);
