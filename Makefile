@@ -13,10 +13,12 @@ SERVER_SRCS := src/buf.c src/conn.c src/frame.c src/handshake.c src/http_request
 # The pure parts: no sockets, so unit tests and fuzzers link them directly.
 CORE_SRCS   := src/buf.c src/frame.c src/handshake.c src/http_request.c src/session.c src/utf8.c
 
-VENV    := $(BUILD)/venv
+SHELL   := /bin/bash
+VENV    := build/venv
 PY      := $(VENV)/bin/python
 
-.PHONY: all run check deps test-unit test-blackbox autobahn clean
+.PHONY: all run check deps test-unit test-blackbox autobahn test-asan test-valgrind fuzz \
+        fuzz-check clean
 
 all: $(BUILD)/websock
 
@@ -49,10 +51,64 @@ $(VENV)/.installed: tests/requirements.txt
 test-blackbox: deps $(BUILD)/websock $(VENV)/.installed
 	WEBSOCK_BIN=$(BUILD)/websock $(PY) -m pytest -q tests/blackbox
 
+AUTOBAHN_REPORTS ?= reports
 autobahn: deps $(BUILD)/websock
-	WEBSOCK_BIN=$(BUILD)/websock autobahn/run.sh
+	WEBSOCK_BIN=$(BUILD)/websock autobahn/run.sh --report-dir $(AUTOBAHN_REPORTS)
 
-check: all test-unit test-blackbox autobahn
+# ---- sanitizers, valgrind, fuzzing ------------------------------------------------------------
+
+SAN_CFLAGS := -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
+export ASAN_OPTIONS  := detect_leaks=1:abort_on_error=1
+export UBSAN_OPTIONS := halt_on_error=1:print_stacktrace=1
+
+# Unit tests and the whole Autobahn gate against an ASan+UBSan build: any report fails them.
+test-asan:
+	$(MAKE) BUILD=$(BUILD)/asan CFLAGS="$(SAN_CFLAGS)" test-unit
+	$(MAKE) BUILD=$(BUILD)/asan CFLAGS="$(SAN_CFLAGS)" AUTOBAHN_REPORTS=$(BUILD)/asan/reports autobahn
+
+# The black-box tests with the server under valgrind (no leaks, no invalid accesses).
+test-valgrind: deps $(BUILD)/websock $(VENV)/.installed
+	@command -v valgrind >/dev/null || { echo "valgrind missing: apt-get install valgrind" >&2; exit 1; }
+	WEBSOCK_BIN=$(BUILD)/websock WEBSOCK_WRAPPER="valgrind -q --error-exitcode=99 --leak-check=full \
+	  --errors-for-leak-kinds=definite,indirect --track-fds=no" \
+	  $(PY) -m pytest -q -m "not slow" tests/blackbox
+
+FUZZ_TARGETS := http frame utf8 conn
+FUZZ_SECONDS ?= 60
+FUZZ_CFLAGS  := -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all
+# The whole-connection target replaces loop.c and net.c with its fake transport.
+FUZZ_SRCS    := $(CORE_SRCS) src/conn.c src/log.c src/options.c
+
+$(BUILD)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(FUZZ_SRCS) $(wildcard include/*.h)
+	@mkdir -p $(dir $@)
+	clang $(CPPFLAGS) $(WARN) $(FUZZ_CFLAGS) -o $@ $< $(FUZZ_SRCS) $(LDLIBS)
+
+FUZZ_BINS := $(FUZZ_TARGETS:%=$(BUILD)/fuzz/fuzz_%)
+
+# Runs each target for FUZZ_SECONDS, growing a work corpus seeded from tests/fuzz/corpus.
+# Crashes land in build/fuzz/; add the input to tests/fuzz/regressions/<target>/ once fixed.
+fuzz: deps $(FUZZ_BINS)
+	@set -e; for t in $(FUZZ_TARGETS); do \
+	  mkdir -p $(BUILD)/fuzz/work/$$t tests/fuzz/regressions/$$t; \
+	  echo "== fuzz_$$t for $(FUZZ_SECONDS) s"; \
+	  $(BUILD)/fuzz/fuzz_$$t -max_total_time=$(FUZZ_SECONDS) -timeout=10 -rss_limit_mb=2048 \
+	    -artifact_prefix=$(BUILD)/fuzz/$$t- -print_final_stats=1 \
+	    $(BUILD)/fuzz/work/$$t tests/fuzz/corpus/$$t tests/fuzz/regressions/$$t 2>&1 \
+	    | grep -E "^(stat::number_of_executed_units|stat::average_exec_per_sec|==[0-9]+==|SUMMARY)" ; \
+	  test $${PIPESTATUS[0]} -eq 0; \
+	done
+
+# CI: replay the seed and regression corpora, then fuzz each target briefly.
+fuzz-check: deps $(FUZZ_BINS)
+	@set -e; for t in $(FUZZ_TARGETS); do \
+	  mkdir -p tests/fuzz/regressions/$$t; \
+	  echo "== replay fuzz_$$t"; \
+	  $(BUILD)/fuzz/fuzz_$$t -runs=0 tests/fuzz/corpus/$$t tests/fuzz/regressions/$$t 2>&1 | tail -1; \
+	  test $${PIPESTATUS[0]} -eq 0; \
+	done
+	$(MAKE) fuzz FUZZ_SECONDS=$${FUZZ_CHECK_SECONDS:-30}
+
+check: all test-unit test-blackbox autobahn test-asan test-valgrind fuzz-check
 	@echo "make check: all tests passed"
 
 # Installs what a fresh Debian machine lacks (as root), or says exactly what is missing.

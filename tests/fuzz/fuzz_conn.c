@@ -1,0 +1,175 @@
+/* libFuzzer target: a whole connection (handshake, session, output queue, closing, timers)
+ * behind a fake transport. The input is a script: each step's first byte picks the event (data
+ * arrives, the socket takes some output or none, a deadline passes, shutdown starts) and its
+ * size, so one input explores every split point, short write and EAGAIN.
+ * Links conn.c with this file in place of loop.c and net.c. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "conn.h"
+#include "defaults.h"
+#include "loop.h"
+#include "net.h"
+#include "server.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+/* The fake transport: what the next recv may return, and how much the next sends may take. */
+static struct {
+    const uint8_t *in;
+    size_t in_len;
+    bool eof;
+    size_t send_budget;
+    struct io_watch *watch;
+} fake;
+
+int loop_set(struct io_loop *loop, struct io_watch *w, uint8_t mask)
+{
+    (void)loop;
+    w->mask = mask;
+    if (mask)
+        fake.watch = w;
+    return 0;
+}
+
+ssize_t net_recv(int fd, void *buf, size_t len)
+{
+    (void)fd;
+    if (fake.in_len == 0) {
+        if (fake.eof)
+            return 0;
+        errno = EAGAIN;
+        return -1;
+    }
+    size_t n = len < fake.in_len ? len : fake.in_len;
+    memcpy(buf, fake.in, n);
+    fake.in += n;
+    fake.in_len -= n;
+    return (ssize_t)n;
+}
+
+ssize_t net_send(int fd, const void *buf, size_t len)
+{
+    (void)fd;
+    (void)buf;
+    if (fake.send_budget == 0) {
+        errno = EAGAIN;
+        return -1;
+    }
+    size_t n = len < fake.send_budget ? len : fake.send_budget;
+    fake.send_budget -= n;
+    return (ssize_t)n;
+}
+
+static const uint8_t handshake[] =
+    "GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+    "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n";
+
+static struct timer_link *first_due(struct server *srv)
+{
+    struct timer_list *lists[] = { &srv->handshaking, &srv->open, &srv->sending, &srv->closing };
+    for (size_t i = 0; i < 4; i++)
+        if (lists[i]->head.next != &lists[i]->head && lists[i]->duration_ms)
+            return lists[i]->head.next;
+    return NULL;
+}
+
+static bool alive(struct server *srv)
+{
+    return srv->conn_count > 0;
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    static uint8_t *rbuf;
+    if (!rbuf)
+        rbuf = malloc(READ_BUFFER_SIZE);
+    struct server srv;
+    memset(&srv, 0, sizeof srv);
+    char *argv[] = { "websock", NULL };
+    options_parse(1, argv, &srv.opt);
+    /* Small limits so that backpressure, 1009 and the buffer cap are reachable. */
+    srv.opt.output_high_water = 2048;
+    srv.opt.max_buffered = 64 * 1024;
+    srv.log.level = LOG_ERROR;
+    srv.limits.max_message = 4096;
+    srv.limits.coalesce_max = 512;
+    srv.rbuf = rbuf;
+    srv.max_conns = 8;
+    timer_list_init(&srv.handshaking, 1000);
+    timer_list_init(&srv.open, 1000);
+    timer_list_init(&srv.sending, 1000);
+    timer_list_init(&srv.closing, 1000);
+    srv.opt.ping_interval_ms = 1000;
+    srv.opt.idle_timeout_ms = 3000;
+
+    int sv[2];
+    if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv) < 0)
+        return 0;
+    memset(&fake, 0, sizeof fake);
+    conn_accept(&srv, sv[0]);
+
+    /* Half the inputs start with a valid upgrade so the fuzzer reaches frames quickly. */
+    bool upgrade = size > 0 && (data[0] & 1);
+    if (upgrade) {
+        fake.in = handshake;
+        fake.in_len = sizeof handshake - 1;
+        fake.send_budget = 4096;
+        conn_on_event(&srv, fake.watch, IO_READ);
+        conn_free_closed(&srv);
+    }
+    size_t pos = size > 0 ? 1 : 0;
+    while (pos < size && alive(&srv)) {
+        uint8_t op = data[pos++];
+        size_t arg = op >> 2;
+        switch (op & 3) {
+        case 0: /* 1..64 bytes arrive */
+        case 1: {
+            size_t n = arg + 1 + (op & 1) * 64;
+            if (n > size - pos)
+                n = size - pos;
+            fake.in = data + pos;
+            fake.in_len = n;
+            pos += n;
+            if (fake.watch->mask & IO_READ)
+                conn_on_event(&srv, fake.watch, IO_READ);
+            break;
+        }
+        case 2: /* the socket takes arg*37 bytes (0: EAGAIN) */
+            fake.send_budget = arg * 37;
+            if (fake.watch->mask & IO_WRITE)
+                conn_on_event(&srv, fake.watch, IO_WRITE);
+            break;
+        case 3:
+            if (arg == 0) {
+                fake.eof = true;
+                if (fake.watch->mask & IO_READ)
+                    conn_on_event(&srv, fake.watch, IO_READ);
+            } else if (arg == 1) {
+                struct timer_link *t = first_due(&srv);
+                if (t)
+                    conn_begin_shutdown(&srv, t);
+            } else {
+                struct timer_link *t = first_due(&srv);
+                if (t)
+                    conn_on_timeout(&srv, t);
+            }
+            break;
+        }
+        conn_free_closed(&srv);
+    }
+    struct timer_link *t;
+    while ((t = first_due(&srv)))
+        conn_abort(&srv, t);
+    conn_free_closed(&srv);
+    /* Every byte of accounting and every connection must be returned. */
+    if (srv.conn_count != 0 || srv.buffered != 0 || srv.refusing != 0 || srv.paused_by_cap != 0)
+        abort();
+    buf_free(&srv.scratch);
+    close(sv[1]);
+    return 0;
+}
