@@ -45,7 +45,7 @@ static const char *peer(const struct conn *c, char *out, size_t len)
 {
     struct sockaddr_storage ss;
     socklen_t sl = sizeof ss;
-    char host[INET6_ADDRSTRLEN] = "?";
+    char host[INET6_ADDRSTRLEN] = "";
     int port = 0;
     if (getpeername(c->watch.fd, (struct sockaddr *)&ss, &sl) == 0) {
         if (ss.ss_family == AF_INET) {
@@ -58,7 +58,10 @@ static const char *peer(const struct conn *c, char *out, size_t len)
             port = ntohs(a->sin6_port);
         }
     }
-    snprintf(out, len, "%s:%d fd=%d", host, port, c->watch.fd);
+    if (host[0])
+        snprintf(out, len, "%s:%d fd=%d", host, port, c->watch.fd);
+    else
+        snprintf(out, len, "fd=%d", c->watch.fd); /* the peer is already gone */
     return out;
 }
 
