@@ -41,7 +41,7 @@ $(BUILD)/tests/%: tests/unit/%.c $(CORE_SRCS:%.c=$(BUILD)/%.o) $(wildcard tests/
 	$(CC) $(CPPFLAGS) $(WARN) $(CFLAGS) -o $@ $< $(CORE_SRCS:%.c=$(BUILD)/%.o) -lcmocka $(LDLIBS)
 
 test-unit: deps $(UNIT_TESTS)
-	@set -e; for t in $(UNIT_TESTS); do echo "== $$t"; $$t; done
+	@rc=0; for t in $(UNIT_TESTS); do echo "== $$t"; $$t || rc=1; done; exit $$rc
 
 $(VENV)/.installed: tests/requirements.txt
 	python3 -m venv $(VENV)

@@ -31,7 +31,8 @@ static void send_close(struct session *s, uint16_t code, struct buf *out)
 /* Failing the connection: queue a Close with the code and stop reading application data. */
 static void fail(struct session *s, uint16_t code, struct buf *out)
 {
-    send_close(s, code, out);
+    if (s->state == SESSION_OPEN) /* one Close per connection: ours may be out already */
+        send_close(s, code, out);
     s->state = SESSION_DONE;
 }
 
@@ -175,8 +176,10 @@ static const char *on_payload(struct session *s, const struct frame_result *r, s
         return err;
     }
 
-    if (s->state != SESSION_OPEN)
-        return NULL; /* after our Close, data is read and dropped */
+    if (s->state != SESSION_OPEN) {
+        buf_free(&s->hold); /* after our Close, data is read and dropped, held bytes too */
+        return NULL;
+    }
 
     bool last = r->end && s->dec.fin;
     if (s->msg_opcode == WS_OP_TEXT) {
