@@ -17,7 +17,7 @@ SHELL   := /bin/bash
 VENV    := build/venv
 PY      := $(VENV)/bin/python
 
-.PHONY: all run check deps test-unit test-blackbox autobahn test-asan test-valgrind fuzz \
+.PHONY: all run check deps build-clang test-unit test-blackbox autobahn test-asan test-valgrind fuzz \
         fuzz-check clean
 
 all: $(BUILD)/websock
@@ -108,7 +108,11 @@ fuzz-check: deps $(FUZZ_BINS)
 	done
 	$(MAKE) fuzz FUZZ_SECONDS=$${FUZZ_CHECK_SECONDS:-30}
 
-check: all test-unit test-blackbox autobahn test-asan test-valgrind fuzz-check
+# The same -Werror build with the other compiler.
+build-clang:
+	$(MAKE) CC=clang BUILD=$(BUILD)/clang all
+
+check: all build-clang test-unit test-blackbox autobahn test-asan test-valgrind fuzz-check
 	@echo "make check: all tests passed"
 
 # Installs what a fresh Debian machine lacks (as root), or says exactly what is missing.

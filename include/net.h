@@ -16,6 +16,10 @@ int net_accept(int listen_fd);
 ssize_t net_recv(int fd, void *buf, size_t len);
 ssize_t net_send(int fd, const void *buf, size_t len);
 
+#define NET_PEER_NAME_LEN 72
+/* Writes "address:port fd=N" (or "fd=N" once the peer is gone) into out; returns out. */
+const char *net_peer_name(int fd, char *out, size_t len);
+
 /* Blocks SIGTERM and SIGINT and returns a signalfd that reports them; ignores SIGPIPE. */
 int net_signalfd(void);
 

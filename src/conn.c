@@ -1,6 +1,5 @@
 #include "conn.h"
 
-#include <arpa/inet.h>
 #include <errno.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -41,31 +40,8 @@ struct conn {
 
 #define conn_of(ptr, member) ((struct conn *)(void *)((char *)(ptr) - offsetof(struct conn, member)))
 
-static const char *peer(const struct conn *c, char *out, size_t len)
-{
-    struct sockaddr_storage ss;
-    socklen_t sl = sizeof ss;
-    char host[INET6_ADDRSTRLEN] = "";
-    int port = 0;
-    if (getpeername(c->watch.fd, (struct sockaddr *)&ss, &sl) == 0) {
-        if (ss.ss_family == AF_INET) {
-            struct sockaddr_in *a = (struct sockaddr_in *)&ss;
-            inet_ntop(AF_INET, &a->sin_addr, host, sizeof host);
-            port = ntohs(a->sin_port);
-        } else if (ss.ss_family == AF_INET6) {
-            struct sockaddr_in6 *a = (struct sockaddr_in6 *)&ss;
-            inet_ntop(AF_INET6, &a->sin6_addr, host, sizeof host);
-            port = ntohs(a->sin6_port);
-        }
-    }
-    if (host[0])
-        snprintf(out, len, "%s:%d fd=%d", host, port, c->watch.fd);
-    else
-        snprintf(out, len, "fd=%d", c->watch.fd); /* the peer is already gone */
-    return out;
-}
-
-#define PEER(c) peer((c), (char[INET6_ADDRSTRLEN + 24]){ 0 }, INET6_ADDRSTRLEN + 24)
+/* "address:port fd=N" of a connection's peer, for log lines only (it costs a system call). */
+#define PEER(c) net_peer_name((c)->watch.fd, (char[NET_PEER_NAME_LEN]){ 0 }, NET_PEER_NAME_LEN)
 
 /* The single teardown path: every way a connection ends comes here. */
 static void teardown(struct server *srv, struct conn *c, const char *why)

@@ -83,6 +83,30 @@ ssize_t net_send(int fd, const void *buf, size_t len)
     return n;
 }
 
+const char *net_peer_name(int fd, char *out, size_t len)
+{
+    struct sockaddr_storage ss;
+    socklen_t sl = sizeof ss;
+    char host[INET6_ADDRSTRLEN] = "";
+    int port = 0;
+    if (getpeername(fd, (struct sockaddr *)&ss, &sl) == 0) {
+        if (ss.ss_family == AF_INET) {
+            struct sockaddr_in *a = (struct sockaddr_in *)&ss;
+            inet_ntop(AF_INET, &a->sin_addr, host, sizeof host);
+            port = ntohs(a->sin_port);
+        } else if (ss.ss_family == AF_INET6) {
+            struct sockaddr_in6 *a = (struct sockaddr_in6 *)&ss;
+            inet_ntop(AF_INET6, &a->sin6_addr, host, sizeof host);
+            port = ntohs(a->sin6_port);
+        }
+    }
+    if (host[0])
+        snprintf(out, len, "%s:%d fd=%d", host, port, fd);
+    else
+        snprintf(out, len, "fd=%d", fd); /* the peer is already gone */
+    return out;
+}
+
 int net_signalfd(void)
 {
     signal(SIGPIPE, SIG_IGN);
