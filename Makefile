@@ -9,15 +9,16 @@ CPPFLAGS += -Iinclude -D_GNU_SOURCE
 LDLIBS  := -lcrypto
 
 SERVER_SRCS := src/buf.c src/conn.c src/frame.c src/handshake.c src/http_request.c src/log.c \
-               src/loop.c src/net.c src/options.c src/server.c src/session.c src/utf8.c
+               src/loop.c src/net.c src/options.c src/server.c src/session.c src/simd.c src/utf8.c
 # The pure parts: no sockets, so unit tests and fuzzers link them directly.
-CORE_SRCS   := src/buf.c src/frame.c src/handshake.c src/http_request.c src/session.c src/utf8.c
+CORE_SRCS   := src/buf.c src/frame.c src/handshake.c src/http_request.c src/session.c src/simd.c \
+               src/utf8.c
 
 SHELL   := /bin/bash
 VENV    := build/venv
 PY      := $(VENV)/bin/python
 
-.PHONY: all run check deps build-clang test-unit test-blackbox autobahn test-asan test-valgrind fuzz \
+.PHONY: all run check deps build-clang bench-micro test-unit test-blackbox autobahn test-asan test-valgrind fuzz \
         fuzz-check clean
 
 all: $(BUILD)/websock
@@ -76,12 +77,13 @@ test-valgrind: deps $(BUILD)/websock $(VENV)/.installed
 FUZZ_TARGETS := http frame utf8 conn
 FUZZ_SECONDS ?= 60
 FUZZ_CFLAGS  := -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all
-# The whole-connection target replaces loop.c and net.c with its fake transport.
-FUZZ_SRCS    := $(CORE_SRCS) src/conn.c src/log.c src/options.c
+# The whole-connection target links conn.c with its own fake transport in place of loop.c and
+# net.c; the others need only the pure parts.
+FUZZ_SRCS_conn := src/conn.c src/log.c src/options.c
 
-$(BUILD)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(FUZZ_SRCS) $(wildcard include/*.h)
+$(BUILD)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(CORE_SRCS) $(FUZZ_SRCS_conn) $(wildcard include/*.h)
 	@mkdir -p $(dir $@)
-	clang $(CPPFLAGS) $(WARN) $(FUZZ_CFLAGS) -o $@ $< $(FUZZ_SRCS) $(LDLIBS)
+	clang $(CPPFLAGS) $(WARN) $(FUZZ_CFLAGS) -o $@ $< $(CORE_SRCS) $(FUZZ_SRCS_$*) $(LDLIBS)
 
 FUZZ_BINS := $(FUZZ_TARGETS:%=$(BUILD)/fuzz/fuzz_%)
 
@@ -111,6 +113,16 @@ fuzz-check: deps $(FUZZ_BINS)
 # The same -Werror build with the other compiler.
 build-clang:
 	$(MAKE) CC=clang BUILD=$(BUILD)/clang all
+
+# ---- benchmarks -------------------------------------------------------------------------------
+
+$(BUILD)/bench/micro: bench/micro/micro.c $(CORE_SRCS:%.c=$(BUILD)/%.o)
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(WARN) $(CFLAGS) -o $@ $< $(CORE_SRCS:%.c=$(BUILD)/%.o) $(LDLIBS)
+
+# GB/s of unmasking and UTF-8 validation beside memcpy.
+bench-micro: $(BUILD)/bench/micro
+	$(BUILD)/bench/micro
 
 check: all build-clang test-unit test-blackbox autobahn test-asan test-valgrind fuzz-check
 	@echo "make check: all tests passed"

@@ -6,7 +6,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-enum { UTF8_ACCEPT = 0, UTF8_REJECT = 8 };
+enum { UTF8_ACCEPT = 0, UTF8_REJECT = 48 }; /* other values: inside a code point */
 
 /* Returns the state after p[0..n); stops early on rejection. */
 uint8_t utf8_validate(uint8_t state, const uint8_t *p, size_t n);

@@ -2,6 +2,8 @@
 
 #include <string.h>
 
+#include "simd.h"
+
 static bool opcode_is_known(uint8_t op)
 {
     return op <= WS_OP_BINARY || (op >= WS_OP_CLOSE && op <= WS_OP_PONG);
@@ -153,19 +155,12 @@ size_t frame_header_encode(uint8_t out[WS_MAX_SERVER_HEADER], bool fin, uint8_t 
 unsigned ws_unmask(uint8_t *p, size_t n, const uint8_t mask[4], unsigned pos)
 {
     size_t i = 0;
-    if (n >= 16) {
-        /* Rotate the key so that it lines up with p[0], then XOR eight bytes at a time. */
-        uint8_t rot[8];
+    if (n >= 32) {
+        /* Rotate the key so that it lines up with p[0], then XOR 32 bytes at a time. */
+        uint8_t key8[8];
         for (int k = 0; k < 8; k++)
-            rot[k] = mask[(pos + (unsigned)k) & 3];
-        uint64_t key;
-        memcpy(&key, rot, 8);
-        for (; n - i >= 8; i += 8) {
-            uint64_t w;
-            memcpy(&w, p + i, 8);
-            w ^= key;
-            memcpy(p + i, &w, 8);
-        }
+            key8[k] = mask[(pos + (unsigned)k) & 3];
+        i = simd_xor_blocks(simd_best(), p, n, key8);
     }
     for (; i < n; i++)
         p[i] ^= mask[(pos + i) & 3];

@@ -1,6 +1,9 @@
 #include "utf8.h"
 
+#include <stdbool.h>
 #include <string.h>
+
+#include "simd.h"
 
 /* Byte classes: which bytes may follow depends only on these. */
 enum {
@@ -19,10 +22,6 @@ enum {
     C_COUNT
 };
 
-/* States: 0 accept; 1..3 need that many continuation bytes; 4..7 the constrained second byte
- * after E0, ED, F0, F4; 8 reject. */
-enum { S_NEED1 = 1, S_NEED2, S_NEED3, S_E0, S_ED, S_F0, S_F4 };
-
 static const uint8_t class_table[256] = {
     [0x00 ... 0x7F] = C_ASCII,
     [0x80 ... 0x8F] = C_CONT_LO,
@@ -40,38 +39,62 @@ static const uint8_t class_table[256] = {
     [0xF5 ... 0xFF] = C_BAD,
 };
 
-#define R UTF8_REJECT
-static const uint8_t transition[9][C_COUNT] = {
-    /*            ASCII LO      MID     HI      BAD LEAD2   E0    LEAD3   ED    F0    LEAD4   F4 */
-    [0]       = { 0,    R,      R,      R,      R,  S_NEED1, S_E0, S_NEED2, S_ED, S_F0, S_NEED3, S_F4 },
-    [S_NEED1] = { R,    0,      0,      0,      R,  R,      R,    R,      R,    R,    R,      R },
-    [S_NEED2] = { R,    S_NEED1, S_NEED1, S_NEED1, R, R,    R,    R,      R,    R,    R,      R },
-    [S_NEED3] = { R,    S_NEED2, S_NEED2, S_NEED2, R, R,    R,    R,      R,    R,    R,      R },
-    [S_E0]    = { R,    R,      R,      S_NEED1, R, R,      R,    R,      R,    R,    R,      R },
-    [S_ED]    = { R,    S_NEED1, S_NEED1, R,     R, R,      R,    R,      R,    R,    R,      R },
-    [S_F0]    = { R,    R,      S_NEED2, S_NEED2, R, R,     R,    R,      R,    R,    R,      R },
-    [S_F4]    = { R,    S_NEED2, R,     R,      R,  R,      R,    R,      R,    R,    R,      R },
-    [R]       = { R,    R,      R,      R,      R,  R,      R,    R,      R,    R,    R,      R },
+/* States: 0 accept; need 1..3 more continuation bytes; the constrained second byte after E0, ED,
+ * F0, F4; reject. A state is stored as a bit offset (6 × its number) into a 64-bit row per byte
+ * class that holds the next state for every current state: stepping is then one shift and one
+ * mask, a dependency chain of two cycles per byte instead of two dependent table loads. */
+enum { S_ACCEPT, S_NEED1, S_NEED2, S_NEED3, S_E0, S_ED, S_F0, S_F4, S_REJECT };
+_Static_assert(UTF8_ACCEPT == 6 * S_ACCEPT && UTF8_REJECT == 6 * S_REJECT, "state encoding");
+
+/* The next state from each of the 9 states, for one byte class. */
+#define NEXT(acc, n1, n2, n3, e0, ed, f0, f4)                                                  \
+    ((uint64_t)(acc) * 6 | (uint64_t)(n1) * 6 << 6 | (uint64_t)(n2) * 6 << 12 |                \
+     (uint64_t)(n3) * 6 << 18 | (uint64_t)(e0) * 6 << 24 | (uint64_t)(ed) * 6 << 30 |          \
+     (uint64_t)(f0) * 6 << 36 | (uint64_t)(f4) * 6 << 42 | (uint64_t)S_REJECT * 6 << 48)
+#define R S_REJECT
+static const uint64_t class_row[C_COUNT] = {
+    /*                 from: ACCEPT    NEED1     NEED2   NEED3   E0      ED      F0      F4 */
+    [C_ASCII]    = NEXT(S_ACCEPT, R,        R,      R,      R,      R,      R,      R),
+    [C_CONT_LO]  = NEXT(R,        S_ACCEPT, S_NEED1, S_NEED2, R,    S_NEED1, R,     S_NEED2),
+    [C_CONT_MID] = NEXT(R,        S_ACCEPT, S_NEED1, S_NEED2, R,    S_NEED1, S_NEED2, R),
+    [C_CONT_HI]  = NEXT(R,        S_ACCEPT, S_NEED1, S_NEED2, S_NEED1, R,   S_NEED2, R),
+    [C_BAD]      = NEXT(R,        R,        R,      R,      R,      R,      R,      R),
+    [C_LEAD2]    = NEXT(S_NEED1,  R,        R,      R,      R,      R,      R,      R),
+    [C_E0]       = NEXT(S_E0,     R,        R,      R,      R,      R,      R,      R),
+    [C_LEAD3]    = NEXT(S_NEED2,  R,        R,      R,      R,      R,      R,      R),
+    [C_ED]       = NEXT(S_ED,     R,        R,      R,      R,      R,      R,      R),
+    [C_F0]       = NEXT(S_F0,     R,        R,      R,      R,      R,      R,      R),
+    [C_LEAD4]    = NEXT(S_NEED3,  R,        R,      R,      R,      R,      R,      R),
+    [C_F4]       = NEXT(S_F4,     R,        R,      R,      R,      R,      R,      R),
 };
 #undef R
+#undef NEXT
+
+static bool ascii8(const uint8_t *p)
+{
+    uint64_t w;
+    memcpy(&w, p, 8);
+    return !(w & 0x8080808080808080ull);
+}
 
 uint8_t utf8_validate(uint8_t state, const uint8_t *p, size_t n)
 {
+    enum simd_level simd = simd_best();
     size_t i = 0;
     while (i < n) {
-        if (state == UTF8_ACCEPT) {
-            /* ASCII fast path: eight bytes at a time while no high bit is set. */
-            while (n - i >= 8) {
-                uint64_t w;
-                memcpy(&w, p + i, 8);
-                if (w & 0x8080808080808080ull)
-                    break;
-                i += 8;
-            }
-            if (i == n)
-                break;
+        /* ASCII fast path, entered only after a cheap eight-byte test, so mixed-script text does
+         * not pay a call per run of ASCII. */
+        if (state == UTF8_ACCEPT && n - i >= 8 && ascii8(p + i)) {
+            i += 8;
+            if (n - i >= 32)
+                i += simd_ascii_blocks(simd, p + i, n - i);
+            continue;
         }
-        state = transition[state][class_table[p[i++]]];
+        /* Then the DFA over a block of 16 bytes without a branch per byte: reject is absorbing,
+         * so checking once per block gives the same answer. */
+        size_t end = n - i > 16 ? i + 16 : n;
+        for (; i < end; i++)
+            state = (uint8_t)(class_row[class_table[p[i]]] >> state & 63);
         if (state == UTF8_REJECT)
             break;
     }

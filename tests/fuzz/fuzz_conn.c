@@ -65,6 +65,12 @@ ssize_t net_send(int fd, const void *buf, size_t len)
     return (ssize_t)n;
 }
 
+const char *net_peer_name(int fd, char *out, size_t len)
+{
+    snprintf(out, len, "fd=%d", fd);
+    return out;
+}
+
 static const uint8_t handshake[] =
     "GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
     "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n";

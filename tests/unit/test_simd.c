@@ -1,0 +1,95 @@
+/* The wide unmask and ASCII-skip loops: every variant the CPU has must agree with the obvious
+ * byte loop, at every length and alignment, and ws_unmask/utf8_validate must too. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "frame.h"
+#include "simd.h"
+#include "utf8.h"
+
+static enum simd_level levels_here(void)
+{
+    return simd_best();
+}
+
+static void xor_blocks_match_bytewise_xor_for_every_variant(void **state)
+{
+    (void)state;
+    uint8_t buf[200], ref[200], key8[8] = { 0x11, 0x22, 0x33, 0x44, 0x11, 0x22, 0x33, 0x44 };
+    for (int level = SIMD_SCALAR; level <= (int)levels_here(); level++) {
+        for (size_t off = 0; off < 8; off++) {
+            for (size_t n = 0; n <= 150; n++) {
+                for (size_t i = 0; i < sizeof buf; i++)
+                    buf[i] = ref[i] = (uint8_t)(i * 7 + n);
+                size_t done = simd_xor_blocks((enum simd_level)level, buf + off, n, key8);
+                assert_int_equal(done, n / 32 * 32);
+                for (size_t i = 0; i < done; i++)
+                    ref[off + i] ^= key8[i % 8];
+                assert_memory_equal(buf, ref, sizeof buf); /* nothing outside [off, off+done) */
+            }
+        }
+    }
+}
+
+static void ascii_blocks_stop_at_the_block_with_a_high_byte(void **state)
+{
+    (void)state;
+    uint8_t buf[160];
+    for (int level = SIMD_SCALAR; level <= (int)levels_here(); level++) {
+        memset(buf, 'a', sizeof buf);
+        assert_int_equal(simd_ascii_blocks((enum simd_level)level, buf, sizeof buf), 160);
+        assert_int_equal(simd_ascii_blocks((enum simd_level)level, buf, 31), 0);
+        for (size_t pos = 0; pos < sizeof buf; pos++) {
+            memset(buf, 'a', sizeof buf);
+            buf[pos] = 0x80;
+            assert_int_equal(simd_ascii_blocks((enum simd_level)level, buf, sizeof buf),
+                             pos / 32 * 32);
+        }
+    }
+}
+
+static void unmask_long_buffers_at_every_mask_offset(void **state)
+{
+    (void)state;
+    const uint8_t mask[4] = { 0xA1, 0xB2, 0xC3, 0xD4 };
+    uint8_t buf[300], ref[300];
+    for (unsigned pos = 0; pos < 4; pos++)
+        for (size_t n = 0; n < sizeof buf; n += 13) {
+            for (size_t i = 0; i < n; i++)
+                buf[i] = ref[i] = (uint8_t)(i ^ 0x5A);
+            unsigned next = ws_unmask(buf, n, mask, pos);
+            for (size_t i = 0; i < n; i++)
+                ref[i] ^= mask[(pos + i) & 3];
+            assert_memory_equal(buf, ref, n);
+            assert_int_equal(next, (pos + n) & 3);
+        }
+}
+
+static void utf8_fast_path_still_rejects_a_bad_byte_after_long_ascii(void **state)
+{
+    (void)state;
+    uint8_t buf[256];
+    for (size_t pos = 0; pos < sizeof buf; pos++) {
+        memset(buf, 'x', sizeof buf);
+        buf[pos] = 0xC0; /* never valid */
+        assert_int_equal(utf8_validate(UTF8_ACCEPT, buf, sizeof buf), UTF8_REJECT);
+        assert_int_not_equal(utf8_validate(UTF8_ACCEPT, buf, pos), UTF8_REJECT);
+    }
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(xor_blocks_match_bytewise_xor_for_every_variant),
+        cmocka_unit_test(ascii_blocks_stop_at_the_block_with_a_high_byte),
+        cmocka_unit_test(unmask_long_buffers_at_every_mask_offset),
+        cmocka_unit_test(utf8_fast_path_still_rejects_a_bad_byte_after_long_ascii),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
