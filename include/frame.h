@@ -30,26 +30,30 @@ struct frame_decoder {
     uint8_t opcode;
     bool fin;
     bool in_payload;
+    bool keep_masked;        /* report payload still masked (see frame_unmask_copy) */
     uint8_t hdr[WS_MAX_HEADER];
 };
 
 enum frame_event {
     FRAME_NEED_MORE, /* all input consumed, nothing to report */
     FRAME_HEADER,    /* a header was decoded: opcode, fin in the decoder, payload length in len */
-    FRAME_PAYLOAD,   /* data/len: unmasked payload bytes (in place); end: frame complete */
+    FRAME_PAYLOAD,   /* data/len: payload bytes, unmasked in place unless keep_masked;
+                        end: frame complete */
     FRAME_ERROR,     /* protocol error (close code 1002); reason says which */
 };
 
 struct frame_result {
     enum frame_event event;
     bool end;
+    uint8_t mask_pos; /* mask position of data[0] */
     uint8_t *data;
     uint64_t len;
     const char *reason;
 };
 
 /* Consumes a prefix of in[0..n) and reports one event; returns the bytes consumed. Payload bytes
- * are unmasked in place. An empty payload is reported as one FRAME_PAYLOAD with len 0 and end. */
+ * are unmasked in place, or left masked with keep_masked so that the caller can unmask them while
+ * copying them where they go (one pass instead of two). An empty payload is reported as one FRAME_PAYLOAD with len 0 and end. */
 size_t frame_decode(struct frame_decoder *d, uint8_t *in, size_t n, struct frame_result *r);
 
 /* Writes a server (unmasked) frame header; returns its length (2, 4 or 10). */
@@ -57,5 +61,9 @@ size_t frame_header_encode(uint8_t out[WS_MAX_SERVER_HEADER], bool fin, uint8_t 
 
 /* XORs p[0..n) with mask, starting at mask position pos; returns the next position. */
 unsigned ws_unmask(uint8_t *p, size_t n, const uint8_t mask[4], unsigned pos);
+
+/* dst = src unmasked (dst may be src); sets *non_ascii if any plain byte is >= 0x80. */
+unsigned ws_unmask_copy(uint8_t *dst, const uint8_t *src, size_t n, const uint8_t mask[4],
+                        unsigned pos, bool *non_ascii);
 
 #endif

@@ -107,6 +107,7 @@ fail:
 size_t frame_decode(struct frame_decoder *d, uint8_t *in, size_t n, struct frame_result *r)
 {
     r->end = false;
+    r->mask_pos = 0;
     r->data = NULL;
     r->len = 0;
     r->reason = NULL;
@@ -122,7 +123,10 @@ size_t frame_decode(struct frame_decoder *d, uint8_t *in, size_t n, struct frame
         return 0;
     }
     size_t take = d->remaining < n ? (size_t)d->remaining : n;
-    d->mask_pos = (uint8_t)ws_unmask(in, take, d->mask, d->mask_pos);
+    r->mask_pos = d->mask_pos;
+    d->mask_pos = (uint8_t)((d->mask_pos + take) & 3);
+    if (!d->keep_masked)
+        ws_unmask(in, take, d->mask, r->mask_pos);
     d->remaining -= take;
     r->event = FRAME_PAYLOAD;
     r->data = in;
@@ -152,17 +156,28 @@ size_t frame_header_encode(uint8_t out[WS_MAX_SERVER_HEADER], bool fin, uint8_t 
     return 10;
 }
 
-unsigned ws_unmask(uint8_t *p, size_t n, const uint8_t mask[4], unsigned pos)
+unsigned ws_unmask_copy(uint8_t *dst, const uint8_t *src, size_t n, const uint8_t mask[4],
+                        unsigned pos, bool *non_ascii)
 {
     size_t i = 0;
+    uint8_t high = 0;
     if (n >= 32) {
-        /* Rotate the key so that it lines up with p[0], then XOR 32 bytes at a time. */
+        /* Rotate the key so that it lines up with src[0], then 32 bytes at a time. */
         uint8_t key8[8];
         for (int k = 0; k < 8; k++)
             key8[k] = mask[(pos + (unsigned)k) & 3];
-        i = simd_xor_blocks(simd_best(), p, n, key8);
+        i = simd_unmask_blocks(simd_best(), dst, src, n, key8, &high);
     }
-    for (; i < n; i++)
-        p[i] ^= mask[(pos + i) & 3];
+    for (; i < n; i++) {
+        dst[i] = src[i] ^ mask[(pos + i) & 3];
+        high |= dst[i];
+    }
+    *non_ascii = high & 0x80;
     return (unsigned)((pos + n) & 3);
+}
+
+unsigned ws_unmask(uint8_t *p, size_t n, const uint8_t mask[4], unsigned pos)
+{
+    bool non_ascii;
+    return ws_unmask_copy(p, p, n, mask, pos, &non_ascii);
 }

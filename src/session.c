@@ -5,6 +5,9 @@
 #include "close_code.h"
 #include "utf8.h"
 
+static const char err_utf8[] = "invalid UTF-8 in a text message";
+static const char err_oom[] = "out of memory";
+
 /* Appends one server frame; payload may be split in two parts (held bytes + new bytes). */
 static bool emit(struct buf *out, bool fin, uint8_t opcode, const uint8_t *a, size_t alen,
                  const uint8_t *b, size_t blen)
@@ -91,7 +94,7 @@ static const char *on_control(struct session *s, uint8_t op, const uint8_t *p, s
     return NULL;
 oom:
     s->state = SESSION_DONE;
-    return "out of memory";
+    return err_oom;
 }
 
 /* A new frame header. Returns an error reason (with the Close queued), or NULL. */
@@ -125,39 +128,54 @@ static const char *on_header(struct session *s, const struct session_limits *lim
     return NULL;
 }
 
-/* Byte i of the held bytes followed by p. */
-static uint8_t held_then(const struct session *s, const uint8_t *p, size_t i)
+/* Unmasks n payload bytes of the current frame from src into dst (one pass) and, for text,
+ * validates them there. Returns false when they are not valid UTF-8. */
+static bool take_payload(struct session *s, uint8_t *dst, const struct frame_result *r)
 {
-    return i < s->held_len ? s->held[i] : p[i - s->held_len];
+    bool non_ascii;
+    ws_unmask_copy(dst, r->data, r->len, s->dec.mask, r->mask_pos, &non_ascii);
+    if (s->msg_opcode == WS_OP_TEXT && (non_ascii || s->utf8_state != UTF8_ACCEPT))
+        s->utf8_state = utf8_validate(s->utf8_state, dst, r->len);
+    return s->utf8_state != UTF8_REJECT;
 }
 
-/* Streams validated bytes out as one fragment, holding back an incomplete trailing code point so
- * every text fragment we send ends on a code-point boundary. */
-static bool stream_out(struct session *s, const uint8_t *p, size_t n, bool last, struct buf *out)
+/* Appends one frame straight from the received chunk: the held bytes of an incomplete code point
+ * first, then the chunk, unmasked and validated on its way into the output. A streamed text
+ * fragment holds back a trailing incomplete code point, so every text fragment we send ends on
+ * a code-point boundary. Returns an error reason (nothing appended), or NULL. */
+static const char *echo_chunk(struct session *s, const struct frame_result *r, bool fin,
+                              bool stream, struct buf *out)
 {
-    size_t total = s->held_len + n;
+    size_t total = s->held_len + r->len;
+    size_t h = total < 126 ? 2 : total <= 0xFFFF ? 4 : 10;
+    uint8_t *dst = buf_reserve(out, h + total);
+    if (!dst)
+        return err_oom;
+    uint8_t *payload = dst + h;
+    memcpy(payload, s->held, s->held_len);
+    if (!take_payload(s, payload + s->held_len, r) || (fin && s->utf8_state != UTF8_ACCEPT))
+        return err_utf8;
     size_t keep = 0;
-    if (s->msg_opcode == WS_OP_TEXT && s->utf8_state != UTF8_ACCEPT) {
-        uint8_t tail[3];
+    if (stream && s->utf8_state != UTF8_ACCEPT) {
         size_t t = total < 3 ? total : 3;
-        for (size_t k = 0; k < t; k++)
-            tail[k] = held_then(s, p, total - t + k);
-        keep = utf8_incomplete_len(tail, t, s->utf8_state);
+        keep = utf8_incomplete_len(payload + total - t, t, s->utf8_state);
     }
-    size_t send = total - keep;
-    if (send > 0 || last) {
-        size_t from_held = send < s->held_len ? send : s->held_len;
-        uint8_t op = s->streamed ? WS_OP_CONT : s->msg_opcode;
-        if (!emit(out, last, op, s->held, from_held, p, send - from_held))
-            return false;
-        s->streamed = true;
-    }
+    size_t len = total - keep;
     uint8_t rest[3];
-    for (size_t k = 0; k < keep; k++)
-        rest[k] = held_then(s, p, send + k);
+    memcpy(rest, payload + len, keep);
+    if (len > 0 || fin) {
+        uint8_t hdr[WS_MAX_SERVER_HEADER];
+        uint8_t op = s->streamed ? WS_OP_CONT : s->msg_opcode;
+        size_t h2 = frame_header_encode(hdr, fin, op, len);
+        if (h2 != h) /* holding bytes back crossed a length-encoding boundary */
+            memmove(dst + h2, payload, len);
+        memcpy(dst, hdr, h2);
+        buf_commit(out, h2 + len);
+        s->streamed = stream;
+    }
     memcpy(s->held, rest, keep);
     s->held_len = (uint8_t)keep;
-    return true;
+    return NULL;
 }
 
 /* Payload bytes of the current frame. Returns an error reason, or NULL. */
@@ -165,6 +183,7 @@ static const char *on_payload(struct session *s, const struct frame_result *r, s
 {
     uint8_t op = s->dec.opcode;
     if (ws_opcode_is_control(op)) {
+        ws_unmask(r->data, r->len, s->dec.mask, r->mask_pos);
         if (r->end && buf_len(&s->hold) == 0)
             return on_control(s, op, r->data, r->len, out); /* whole frame in this read */
         if (!buf_append(&s->hold, r->data, r->len))
@@ -181,42 +200,40 @@ static const char *on_payload(struct session *s, const struct frame_result *r, s
         return NULL;
     }
 
+    /* Text is validated as bytes arrive, even mid-frame: invalid text fails at once. */
     bool last = r->end && s->dec.fin;
-    if (s->msg_opcode == WS_OP_TEXT) {
-        /* Validate as bytes arrive, even mid-frame: invalid text fails at once. */
-        s->utf8_state = utf8_validate(s->utf8_state, r->data, r->len);
-        if (s->utf8_state == UTF8_REJECT || (last && s->utf8_state != UTF8_ACCEPT)) {
-            buf_free(&s->hold);
-            fail(s, WS_CLOSE_INVALID_DATA, out);
-            return "invalid UTF-8 in a text message";
-        }
-    }
-
-    if (s->whole) {
-        if (r->end && buf_len(&s->hold) == 0) {
-            if (!emit(out, true, s->msg_opcode, r->data, r->len, NULL, 0))
-                goto oom;
-        } else {
-            if (!buf_append(&s->hold, r->data, r->len))
-                goto oom;
-            if (r->end) {
-                bool ok = emit(out, true, s->msg_opcode, buf_head(&s->hold), buf_len(&s->hold),
-                               NULL, 0);
-                buf_free(&s->hold);
-                if (!ok)
-                    goto oom;
-            }
-        }
-    } else if (r->len > 0 || last) {
-        if (!stream_out(s, r->data, r->len, last, out))
+    const char *err = NULL;
+    if (s->whole && r->end && buf_len(&s->hold) == 0) {
+        err = echo_chunk(s, r, true, false, out); /* the common case: the whole frame is here */
+    } else if (s->whole) {
+        uint8_t *dst = buf_reserve(&s->hold, r->len);
+        if (!dst)
             goto oom;
+        if (!take_payload(s, dst, r) || (r->end && s->utf8_state != UTF8_ACCEPT)) {
+            err = err_utf8;
+        } else {
+            buf_commit(&s->hold, r->len);
+            if (r->end && !emit(out, true, s->msg_opcode, buf_head(&s->hold), buf_len(&s->hold),
+                                NULL, 0))
+                err = err_oom;
+        }
+        if (r->end || err)
+            buf_free(&s->hold);
+    } else if (r->len > 0 || last) {
+        err = echo_chunk(s, r, last, true, out);
     }
+    if (err == err_utf8)
+        fail(s, WS_CLOSE_INVALID_DATA, out);
+    else if (err)
+        s->state = SESSION_DONE; /* out of memory: nothing more can be queued */
+    if (err)
+        return err;
     if (last)
         s->msg_opcode = 0;
     return NULL;
 oom:
     s->state = SESSION_DONE;
-    return "out of memory";
+    return err_oom;
 }
 
 size_t session_feed(struct session *s, const struct session_limits *lim, uint8_t *in, size_t n,
@@ -224,6 +241,7 @@ size_t session_feed(struct session *s, const struct session_limits *lim, uint8_t
 {
     size_t pos = 0;
     *error = NULL;
+    s->dec.keep_masked = true; /* payload is unmasked where it goes, in one pass */
     while (s->state != SESSION_DONE) {
         struct frame_result r;
         pos += frame_decode(&s->dec, in + pos, n - pos, &r);

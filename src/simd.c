@@ -6,18 +6,21 @@
 #include <immintrin.h>
 #endif
 
-static size_t xor_scalar(uint8_t *p, size_t n, const uint8_t key8[8])
+static size_t unmask_scalar(uint8_t *dst, const uint8_t *src, size_t n, const uint8_t key8[8],
+                            uint8_t *high)
 {
-    uint64_t key;
+    uint64_t key, acc = 0;
     memcpy(&key, key8, 8);
     size_t i = 0;
     for (; n - i >= 32; i += 32)
         for (size_t k = 0; k < 32; k += 8) {
             uint64_t w;
-            memcpy(&w, p + i + k, 8);
+            memcpy(&w, src + i + k, 8);
             w ^= key;
-            memcpy(p + i + k, &w, 8);
+            acc |= w;
+            memcpy(dst + i + k, &w, 8);
         }
+    *high |= (acc & 0x8080808080808080ull) ? 0x80 : 0;
     return i;
 }
 
@@ -35,18 +38,22 @@ static size_t ascii_scalar(const uint8_t *p, size_t n)
 
 #if defined(__x86_64__)
 /* SSE2 is part of x86-64 itself; AVX2 needs the run-time check in simd_best(). */
-static size_t xor_sse2(uint8_t *p, size_t n, const uint8_t key8[8])
+static size_t unmask_sse2(uint8_t *dst, const uint8_t *src, size_t n, const uint8_t key8[8],
+                          uint8_t *high)
 {
     uint64_t k;
     memcpy(&k, key8, 8);
     const __m128i key = _mm_set1_epi64x((long long)k);
+    __m128i acc = _mm_setzero_si128();
     size_t i = 0;
     for (; n - i >= 32; i += 32) {
-        __m128i lo = _mm_loadu_si128((const __m128i *)(p + i));
-        __m128i hi = _mm_loadu_si128((const __m128i *)(p + i + 16));
-        _mm_storeu_si128((__m128i *)(p + i), _mm_xor_si128(lo, key));
-        _mm_storeu_si128((__m128i *)(p + i + 16), _mm_xor_si128(hi, key));
+        __m128i lo = _mm_xor_si128(_mm_loadu_si128((const __m128i *)(src + i)), key);
+        __m128i hi = _mm_xor_si128(_mm_loadu_si128((const __m128i *)(src + i + 16)), key);
+        acc = _mm_or_si128(acc, _mm_or_si128(lo, hi));
+        _mm_storeu_si128((__m128i *)(dst + i), lo);
+        _mm_storeu_si128((__m128i *)(dst + i + 16), hi);
     }
+    *high |= _mm_movemask_epi8(acc) ? 0x80 : 0;
     return i;
 }
 
@@ -62,16 +69,21 @@ static size_t ascii_sse2(const uint8_t *p, size_t n)
     return i;
 }
 
-__attribute__((target("avx2"))) static size_t xor_avx2(uint8_t *p, size_t n, const uint8_t key8[8])
+__attribute__((target("avx2"))) static size_t unmask_avx2(uint8_t *dst, const uint8_t *src,
+                                                           size_t n, const uint8_t key8[8],
+                                                           uint8_t *high)
 {
     uint64_t k;
     memcpy(&k, key8, 8);
     const __m256i key = _mm256_set1_epi64x((long long)k);
+    __m256i acc = _mm256_setzero_si256();
     size_t i = 0;
     for (; n - i >= 32; i += 32) {
-        __m256i w = _mm256_loadu_si256((const __m256i *)(p + i));
-        _mm256_storeu_si256((__m256i *)(p + i), _mm256_xor_si256(w, key));
+        __m256i w = _mm256_xor_si256(_mm256_loadu_si256((const __m256i *)(src + i)), key);
+        acc = _mm256_or_si256(acc, w);
+        _mm256_storeu_si256((__m256i *)(dst + i), w);
     }
+    *high |= _mm256_movemask_epi8(acc) ? 0x80 : 0;
     return i;
 }
 
@@ -100,16 +112,17 @@ const char *simd_name(enum simd_level level)
     return level == SIMD_AVX2 ? "avx2" : level == SIMD_SSE2 ? "sse2" : "scalar";
 }
 
-size_t simd_xor_blocks(enum simd_level level, uint8_t *p, size_t n, const uint8_t key8[8])
+size_t simd_unmask_blocks(enum simd_level level, uint8_t *dst, const uint8_t *src, size_t n,
+                          const uint8_t key8[8], uint8_t *high)
 {
 #if defined(__x86_64__)
     if (level == SIMD_AVX2)
-        return xor_avx2(p, n, key8);
+        return unmask_avx2(dst, src, n, key8, high);
     if (level == SIMD_SSE2)
-        return xor_sse2(p, n, key8);
+        return unmask_sse2(dst, src, n, key8, high);
 #endif
     (void)level;
-    return xor_scalar(p, n, key8);
+    return unmask_scalar(dst, src, n, key8, high);
 }
 
 size_t simd_ascii_blocks(enum simd_level level, const uint8_t *p, size_t n)

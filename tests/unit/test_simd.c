@@ -1,6 +1,7 @@
 /* The wide unmask and ASCII-skip loops: every variant the CPU has must agree with the obvious
  * byte loop, at every length and alignment, and ws_unmask/utf8_validate must too. */
 #include <setjmp.h>
+#include <stdbool.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -13,27 +14,48 @@
 #include "simd.h"
 #include "utf8.h"
 
-static enum simd_level levels_here(void)
-{
-    return simd_best();
-}
-
-static void xor_blocks_match_bytewise_xor_for_every_variant(void **state)
+static void unmask_blocks_match_bytewise_xor_for_every_variant(void **state)
 {
     (void)state;
-    uint8_t buf[200], ref[200], key8[8] = { 0x11, 0x22, 0x33, 0x44, 0x11, 0x22, 0x33, 0x44 };
-    for (int level = SIMD_SCALAR; level <= (int)levels_here(); level++) {
+    uint8_t src[200], dst[200], ref[200], key8[8] = { 0x11, 0x22, 0x33, 0x44, 0x11, 0x22, 0x33, 0x44 };
+    for (int level = SIMD_SCALAR; level <= (int)simd_best(); level++) {
         for (size_t off = 0; off < 8; off++) {
             for (size_t n = 0; n <= 150; n++) {
-                for (size_t i = 0; i < sizeof buf; i++)
-                    buf[i] = ref[i] = (uint8_t)(i * 7 + n);
-                size_t done = simd_xor_blocks((enum simd_level)level, buf + off, n, key8);
-                assert_int_equal(done, n / 32 * 32);
-                for (size_t i = 0; i < done; i++)
-                    ref[off + i] ^= key8[i % 8];
-                assert_memory_equal(buf, ref, sizeof buf); /* nothing outside [off, off+done) */
+                for (int in_place = 0; in_place < 2; in_place++) {
+                    for (size_t i = 0; i < sizeof src; i++)
+                        src[i] = ref[i] = dst[i] = (uint8_t)(i * 7 + n);
+                    uint8_t *out = in_place ? src : dst, high = 0;
+                    size_t done = simd_unmask_blocks((enum simd_level)level, out + off, src + off,
+                                                     n, key8, &high);
+                    assert_int_equal(done, n / 32 * 32);
+                    uint8_t want_high = 0;
+                    for (size_t i = 0; i < done; i++) {
+                        ref[off + i] ^= key8[i % 8];
+                        want_high |= ref[off + i] & 0x80;
+                    }
+                    assert_memory_equal(out, ref, sizeof ref); /* nothing else touched */
+                    assert_int_equal(high, want_high);
+                }
             }
         }
+    }
+}
+
+static void unmask_copy_reports_non_ascii_plain_bytes(void **state)
+{
+    (void)state;
+    const uint8_t mask[4] = { 0x80, 0x01, 0x02, 0x03 };
+    uint8_t src[100], dst[100];
+    for (size_t n = 1; n < sizeof src; n++) {
+        for (size_t i = 0; i < n; i++)
+            src[i] = (uint8_t)('a' ^ mask[i & 3]); /* plain text: all 'a' */
+        bool non_ascii = true;
+        ws_unmask_copy(dst, src, n, mask, 0, &non_ascii);
+        assert_false(non_ascii);
+        src[n - 1] ^= 0x80; /* the last plain byte becomes 0xE1 */
+        ws_unmask_copy(dst, src, n, mask, 0, &non_ascii);
+        assert_true(non_ascii);
+        assert_int_equal(dst[n - 1], 'a' ^ 0x80);
     }
 }
 
@@ -41,7 +63,7 @@ static void ascii_blocks_stop_at_the_block_with_a_high_byte(void **state)
 {
     (void)state;
     uint8_t buf[160];
-    for (int level = SIMD_SCALAR; level <= (int)levels_here(); level++) {
+    for (int level = SIMD_SCALAR; level <= (int)simd_best(); level++) {
         memset(buf, 'a', sizeof buf);
         assert_int_equal(simd_ascii_blocks((enum simd_level)level, buf, sizeof buf), 160);
         assert_int_equal(simd_ascii_blocks((enum simd_level)level, buf, 31), 0);
@@ -86,7 +108,8 @@ static void utf8_fast_path_still_rejects_a_bad_byte_after_long_ascii(void **stat
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(xor_blocks_match_bytewise_xor_for_every_variant),
+        cmocka_unit_test(unmask_blocks_match_bytewise_xor_for_every_variant),
+        cmocka_unit_test(unmask_copy_reports_non_ascii_plain_bytes),
         cmocka_unit_test(ascii_blocks_stop_at_the_block_with_a_high_byte),
         cmocka_unit_test(unmask_long_buffers_at_every_mask_offset),
         cmocka_unit_test(utf8_fast_path_still_rejects_a_bad_byte_after_long_ascii),
