@@ -1,0 +1,61 @@
+/* --idle: what an idle upgraded connection costs the server in resident memory. */
+#include <stdio.h>
+
+#include "clock.h"
+#include "conn.h"
+#include "proc.h"
+#include "run.h"
+
+#define SETTLE_FIRST_NS (500 * NS_PER_MS)
+#define SETTLE_STEP_NS (250 * NS_PER_MS)
+#define SETTLE_STEPS 12 /* at most 3.5 s in all */
+
+/* Lets the loop run (answering pings) until the server's RSS stops moving. */
+static long settled_rss(struct bench *b)
+{
+    run_until(b, now_ns() + SETTLE_FIRST_NS, NULL);
+    long prev = proc_rss_kib(b->opt.server_pid);
+    for (int i = 0; i < SETTLE_STEPS; i++) {
+        run_until(b, now_ns() + SETTLE_STEP_NS, NULL);
+        long cur = proc_rss_kib(b->opt.server_pid);
+        if (cur == prev)
+            break;
+        prev = cur;
+    }
+    return prev;
+}
+
+void run_idle(struct bench *b, struct results *r)
+{
+    pid_t pid = b->opt.server_pid;
+    r->rss_before = proc_rss_kib(pid);
+    if (r->rss_before < 0) {
+        fprintf(stderr, "wsload: cannot read /proc/%d/status\n", (int)pid);
+        b->errors++;
+        return;
+    }
+    int64_t t0 = now_ns();
+    if (run_connect(b) < 0)
+        return;
+    int64_t t1 = now_ns();
+    r->connected = true;
+    r->connect_s = (double)(t1 - t0) / NS_PER_S;
+    r->rss_after = settled_rss(b);
+
+    run_until(b, t1 + (int64_t)(b->opt.hold * NS_PER_S), NULL);
+    r->rss_end = proc_rss_kib(pid);
+
+    /* One message on every connection at once: each must still be alive and echoing. */
+    hist_reset(&b->hist);
+    b->msgs = 0;
+    b->recording = true;
+    b->issuing = false;
+    int64_t t2 = now_ns();
+    for (unsigned i = 0; i < b->nconns; i++)
+        conn_send(b, &b->conns[i], t2);
+    run_drain(b, 10 * NS_PER_S, r);
+    b->recording = false;
+    r->msgs = b->msgs;
+    r->alive = (unsigned)b->msgs;
+    r->window_s = (double)(now_ns() - t2) / NS_PER_S;
+}

@@ -1,0 +1,211 @@
+#include "options.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#define MAX_SIZE (64ULL << 20)   /* websock's default --max-message */
+#define MAX_DEPTH 4096
+
+static const char USAGE[] =
+    "usage: wsload [options]\n"
+    "  --host ADDR         server address (127.0.0.1)\n"
+    "  --port N            server port (8888)\n"
+    "  --path PATH         WebSocket path (/ws)\n"
+    "  --connections N     connections (1)\n"
+    "  --size BYTES        message payload size, K/M suffix allowed (20)\n"
+    "  --text | --binary   message type (binary)\n"
+    "  --depth D           messages in flight per connection (1)\n"
+    "  --duration S        measured seconds (10)\n"
+    "  --warmup S          unmeasured seconds before that (2)\n"
+    "  --rate R            open loop: R messages/s in total, spread over the connections,\n"
+    "                      latency counted from each message's scheduled time (depth 1)\n"
+    "  --raw               plain TCP echo, no WebSocket\n"
+    "  --idle N --hold S   hold N upgraded connections idle for S seconds (10) and report\n"
+    "                      the server's resident memory per connection (needs --server-pid)\n"
+    "  --server-pid PID    report the server's CPU time (and RSS with --idle)\n"
+    "  --json              print one JSON object instead of text\n"
+    "  --help\n";
+
+static int bad(const char *flag, const char *value, const char *why)
+{
+    fprintf(stderr, "wsload: %s '%s': %s\n", flag, value, why);
+    return OPTIONS_EXIT_USAGE;
+}
+
+static int parse_uint(const char *s, unsigned long long max, unsigned long long *out)
+{
+    char *end;
+    errno = 0;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (errno || end == s || *s == '-')
+        return -1;
+    unsigned long long mult = 1;
+    if (*end == 'k' || *end == 'K')
+        mult = 1ULL << 10;
+    else if (*end == 'm' || *end == 'M')
+        mult = 1ULL << 20;
+    else if (*end == 'g' || *end == 'G')
+        mult = 1ULL << 30;
+    if (mult > 1) {
+        end++;
+        if (strcasecmp(end, "iB") == 0 || strcasecmp(end, "B") == 0)
+            end += strlen(end);
+    }
+    if (*end || v > max / mult)
+        return -1;
+    *out = v * mult;
+    return 0;
+}
+
+static int parse_real(const char *s, double max, double *out)
+{
+    char *end;
+    errno = 0;
+    double v = strtod(s, &end);
+    if (errno || end == s || *end || !isfinite(v) || v < 0 || v > max)
+        return -1;
+    *out = v;
+    return 0;
+}
+
+static int parse_seconds(const char *s, double *out)
+{
+    return parse_real(s, 86400, out);
+}
+
+int options_parse(int argc, char **argv, struct options *opt)
+{
+    *opt = (struct options){ .host = "127.0.0.1", .port = 8888, .path = "/ws", .connections = 1,
+                             .size = 20, .depth = 1, .duration = 10, .warmup = 2, .hold = 10 };
+    enum { O_HOST = 256, O_PORT, O_PATH, O_CONNS, O_SIZE, O_TEXT, O_BINARY, O_DEPTH, O_DURATION,
+           O_WARMUP, O_RAW, O_RATE, O_IDLE, O_HOLD, O_PID, O_JSON, O_HELP };
+    static const struct option longs[] = {
+        { "host", required_argument, NULL, O_HOST },
+        { "port", required_argument, NULL, O_PORT },
+        { "path", required_argument, NULL, O_PATH },
+        { "connections", required_argument, NULL, O_CONNS },
+        { "size", required_argument, NULL, O_SIZE },
+        { "text", no_argument, NULL, O_TEXT },
+        { "binary", no_argument, NULL, O_BINARY },
+        { "depth", required_argument, NULL, O_DEPTH },
+        { "duration", required_argument, NULL, O_DURATION },
+        { "warmup", required_argument, NULL, O_WARMUP },
+        { "raw", no_argument, NULL, O_RAW },
+        { "rate", required_argument, NULL, O_RATE },
+        { "idle", required_argument, NULL, O_IDLE },
+        { "hold", required_argument, NULL, O_HOLD },
+        { "server-pid", required_argument, NULL, O_PID },
+        { "json", no_argument, NULL, O_JSON },
+        { "help", no_argument, NULL, O_HELP },
+        { 0 },
+    };
+    bool depth_given = false;
+    int c;
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, "", longs, NULL)) != -1) {
+        unsigned long long v = 0;
+        const char *flag = argv[optind - 1];
+        switch (c) {
+        case O_HOST:
+            opt->host = optarg;
+            break;
+        case O_PORT:
+            if (parse_uint(optarg, 65535, &v) || v == 0)
+                return bad("--port", optarg, "not a port number");
+            opt->port = (int)v;
+            break;
+        case O_PATH:
+            if (optarg[0] != '/' || strpbrk(optarg, " \r\n"))
+                return bad("--path", optarg, "must start with '/' and hold no spaces");
+            opt->path = optarg;
+            break;
+        case O_CONNS:
+            if (parse_uint(optarg, 1000000, &v) || v == 0)
+                return bad("--connections", optarg, "expected 1 to 1000000");
+            opt->connections = (unsigned)v;
+            break;
+        case O_SIZE:
+            if (parse_uint(optarg, MAX_SIZE, &v))
+                return bad("--size", optarg, "expected 0 to 64M bytes");
+            opt->size = (size_t)v;
+            break;
+        case O_TEXT:
+        case O_BINARY:
+            opt->text = c == O_TEXT;
+            break;
+        case O_DEPTH:
+            if (parse_uint(optarg, MAX_DEPTH, &v) || v == 0)
+                return bad("--depth", optarg, "expected 1 to 4096");
+            opt->depth = (unsigned)v;
+            depth_given = true;
+            break;
+        case O_DURATION:
+            if (parse_seconds(optarg, &opt->duration) || opt->duration <= 0)
+                return bad("--duration", optarg, "expected seconds above 0");
+            break;
+        case O_WARMUP:
+            if (parse_seconds(optarg, &opt->warmup))
+                return bad("--warmup", optarg, "expected seconds");
+            break;
+        case O_RAW:
+            opt->raw = true;
+            break;
+        case O_RATE:
+            if (parse_real(optarg, 1e8, &opt->rate) || opt->rate <= 0)
+                return bad("--rate", optarg, "expected messages per second above 0");
+            break;
+        case O_IDLE:
+            if (parse_uint(optarg, 1000000, &v) || v == 0)
+                return bad("--idle", optarg, "expected 1 to 1000000 connections");
+            opt->idle = (unsigned)v;
+            break;
+        case O_HOLD:
+            if (parse_seconds(optarg, &opt->hold))
+                return bad("--hold", optarg, "expected seconds");
+            break;
+        case O_PID:
+            if (parse_uint(optarg, 0x7FFFFFFF, &v) || v == 0)
+                return bad("--server-pid", optarg, "not a process id");
+            opt->server_pid = (pid_t)v;
+            break;
+        case O_JSON:
+            opt->json = true;
+            break;
+        case O_HELP:
+            fputs(USAGE, stdout);
+            return OPTIONS_EXIT_OK;
+        default:
+            fprintf(stderr, "wsload: unknown or incomplete option '%s' (see --help)\n", flag);
+            return OPTIONS_EXIT_USAGE;
+        }
+    }
+    if (optind < argc) {
+        fprintf(stderr, "wsload: unexpected argument '%s'\n", argv[optind]);
+        return OPTIONS_EXIT_USAGE;
+    }
+    if (opt->rate > 0 && depth_given && opt->depth != 1) {
+        fprintf(stderr,
+                "wsload: --rate keeps one message in flight per connection; drop --depth\n");
+        return OPTIONS_EXIT_USAGE;
+    }
+    if (opt->idle && !opt->server_pid) {
+        fprintf(stderr, "wsload: --idle measures the server's memory: it needs --server-pid\n");
+        return OPTIONS_EXIT_USAGE;
+    }
+    if (opt->idle && opt->rate > 0) {
+        fprintf(stderr, "wsload: --idle and --rate are different runs; pick one\n");
+        return OPTIONS_EXIT_USAGE;
+    }
+    if (opt->raw && opt->size == 0) {
+        fprintf(stderr, "wsload: --raw needs --size of at least 1 byte\n");
+        return OPTIONS_EXIT_USAGE;
+    }
+    if (opt->idle)
+        opt->connections = opt->idle;
+    return OPTIONS_RUN;
+}

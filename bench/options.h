@@ -1,0 +1,31 @@
+/* wsload's command line. */
+#ifndef WSLOAD_OPTIONS_H
+#define WSLOAD_OPTIONS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+struct options {
+    const char *host;
+    int port;
+    const char *path;
+    unsigned connections;
+    size_t size;
+    bool text;
+    unsigned depth;
+    double duration; /* seconds */
+    double warmup;
+    bool raw;
+    double rate;     /* total messages/s; 0: closed loop */
+    unsigned idle;   /* --idle N: connections to hold idle; 0: off */
+    double hold;
+    pid_t server_pid; /* 0: unknown */
+    bool json;
+};
+
+enum { OPTIONS_RUN, OPTIONS_EXIT_OK, OPTIONS_EXIT_USAGE };
+
+int options_parse(int argc, char **argv, struct options *opt);
+
+#endif

@@ -1,0 +1,21 @@
+/* What the kernel says about a process: the server's CPU time and resident memory from
+ * /proc, our own CPU time, and our descriptor limit. */
+#ifndef WSLOAD_PROC_H
+#define WSLOAD_PROC_H
+
+#include <stdint.h>
+#include <sys/types.h>
+
+/* utime + stime of pid in seconds (clock-tick resolution), or -1 when unreadable. */
+double proc_cpu_seconds(pid_t pid);
+
+/* VmRSS of pid in KiB, or -1 when unreadable. */
+long proc_rss_kib(pid_t pid);
+
+/* Our own user + system CPU seconds (getrusage). */
+double self_cpu_seconds(void);
+
+/* Raises the soft RLIMIT_NOFILE to the hard limit; returns the soft limit now in force. */
+uint64_t raise_nofile(void);
+
+#endif
