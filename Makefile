@@ -18,7 +18,7 @@ SHELL   := /bin/bash
 VENV    := build/venv
 PY      := $(VENV)/bin/python
 
-.PHONY: all run check deps build-clang bench-micro test-unit test-blackbox autobahn test-asan test-valgrind fuzz \
+.PHONY: all run check deps build-clang bench bench-micro bench-instr test-unit test-blackbox autobahn test-asan test-valgrind fuzz \
         fuzz-check clean
 
 all: $(BUILD)/websock
@@ -123,6 +123,24 @@ $(BUILD)/bench/micro: bench/micro/micro.c $(CORE_SRCS:%.c=$(BUILD)/%.o)
 # GB/s of unmasking and UTF-8 validation beside memcpy.
 bench-micro: $(BUILD)/bench/micro
 	$(BUILD)/bench/micro
+
+BENCH_VENV := build/bench-venv
+$(BENCH_VENV)/.installed: bench/requirements.txt
+	python3 -m venv $(BENCH_VENV)
+	$(BENCH_VENV)/bin/pip install -q -r bench/requirements.txt
+	touch $@
+
+# websock, a plain TCP echo and every peer through one generator, pinned and alternating;
+# writes BENCHMARKS.md and bench/benchmarks.png. Takes about 15 minutes.
+bench: deps $(BUILD)/websock $(BUILD)/bench/micro $(BENCH_VENV)/.installed
+	$(MAKE) -C bench
+	bench/peers/build.sh
+	$(BENCH_VENV)/bin/python bench/report/matrix.py --micro "$$($(BUILD)/bench/micro)"
+
+# User-space instructions per echoed message under callgrind (repeatable on a busy machine).
+bench-instr: deps $(BUILD)/websock
+	$(MAKE) -C bench
+	bench/report/instr.sh $(BUILD)/websock
 
 check: all build-clang test-unit test-blackbox autobahn test-asan test-valgrind fuzz-check
 	@echo "make check: all tests passed"

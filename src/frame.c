@@ -159,20 +159,26 @@ size_t frame_header_encode(uint8_t out[WS_MAX_SERVER_HEADER], bool fin, uint8_t 
 unsigned ws_unmask_copy(uint8_t *dst, const uint8_t *src, size_t n, const uint8_t mask[4],
                         unsigned pos, bool *non_ascii)
 {
-    size_t i = 0;
+    /* The key rotated so that it lines up with src[0], twice: XOR eight bytes at a time. */
+    uint8_t key8[8];
+    for (int k = 0; k < 8; k++)
+        key8[k] = mask[(pos + (unsigned)k) & 3];
     uint8_t high = 0;
-    if (n >= 32) {
-        /* Rotate the key so that it lines up with src[0], then 32 bytes at a time. */
-        uint8_t key8[8];
-        for (int k = 0; k < 8; k++)
-            key8[k] = mask[(pos + (unsigned)k) & 3];
-        i = simd_unmask_blocks(simd_best(), dst, src, n, key8, &high);
+    size_t i = n >= 32 ? simd_unmask_blocks(simd_best(), dst, src, n, key8, &high) : 0;
+    uint64_t key, acc = 0;
+    memcpy(&key, key8, 8);
+    for (; n - i >= 8; i += 8) {
+        uint64_t w;
+        memcpy(&w, src + i, 8);
+        w ^= key;
+        acc |= w;
+        memcpy(dst + i, &w, 8);
     }
-    for (; i < n; i++) {
-        dst[i] = src[i] ^ mask[(pos + i) & 3];
+    for (; i < n; i++) { /* i is a multiple of 8 here, so key8[i & 7] lines up */
+        dst[i] = src[i] ^ key8[i & 7];
         high |= dst[i];
     }
-    *non_ascii = high & 0x80;
+    *non_ascii = (high & 0x80) || (acc & 0x8080808080808080ull);
     return (unsigned)((pos + n) & 3);
 }
 

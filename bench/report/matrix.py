@@ -1,0 +1,271 @@
+#!/usr/bin/env python3
+"""Runs websock, a plain TCP echo and every peer through the same load generator, pinned and
+alternating, and writes BENCHMARKS.md plus a chart. Used by `make bench`.
+
+Each workload runs REPS times; within a repetition the servers take turns, so drift in the
+machine hits all of them alike. Figures are medians. The fair throughput figure on a 2-core
+machine is messages echoed per second of *server* CPU time (the client is on the other core).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import pathlib
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import time
+
+TOP = pathlib.Path(__file__).resolve().parents[2]
+WSLOAD = TOP / "bench/build/wsload"
+TCP_ECHO = TOP / "bench/build/tcp_echo"
+PEERS_RUN = TOP / "bench/peers/run.sh"
+
+# (label, connections, size); depth 1, binary
+WORKLOADS = [("20 B x 100", 100, "20"), ("16 KiB x 100", 100, "16K"),
+             ("20 B x 1000", 1000, "20"), ("16 KiB x 1000", 1000, "16K")]
+PEERS = [("libwebsockets", "lws"), ("tokio-tungstenite", "rust"),
+         ("gorilla/websocket", "go"), ("ws (Node.js)", "node")]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_port(port: int, proc: subprocess.Popen, timeout: float = 20.0) -> None:
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if proc.poll() is not None:
+            raise RuntimeError(f"server exited with {proc.returncode}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return
+        except OSError:
+            time.sleep(0.05)
+    raise RuntimeError("server did not start listening")
+
+
+class Server:
+    """One server process pinned to CPU 0."""
+
+    def __init__(self, name: str, kind: str):
+        self.name, self.kind = name, kind
+        self.proc = None
+        self.port = 0
+
+    def command(self, port: int) -> list[str]:
+        if self.kind == "websock":
+            return [str(TOP / "build/websock"), "--port", str(port), "--bind", "127.0.0.1",
+                    "--log-level", "warn"]
+        if self.kind == "tcp":
+            return [str(TCP_ECHO), "--port", str(port)]
+        return [str(PEERS_RUN), self.kind, str(port)]
+
+    def start(self) -> None:
+        self.port = free_port()
+        env = dict(os.environ, GOMAXPROCS="1")
+        self.proc = subprocess.Popen(["taskset", "-c", "0", *self.command(self.port)],
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                     env=env)
+        wait_port(self.port, self.proc)
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+    def rss_kib(self) -> tuple[int, int]:
+        status = pathlib.Path(f"/proc/{self.proc.pid}/status").read_text()
+        vals = {line.split(":")[0]: int(line.split()[1]) for line in status.splitlines()
+                if line.startswith(("VmRSS", "VmHWM"))}
+        return vals["VmRSS"], vals["VmHWM"]
+
+
+def wsload(server: Server, *args: str, timeout: float = 120) -> dict:
+    cmd = ["taskset", "-c", "1", str(WSLOAD), "--port", str(server.port),
+           "--server-pid", str(server.proc.pid), "--json", *args]
+    if server.kind == "tcp":
+        cmd.append("--raw")
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+    try:
+        result = json.loads(out.stdout.strip().splitlines()[-1])
+    except (IndexError, json.JSONDecodeError):
+        result = {"ok": False, "first_error": (out.stderr or out.stdout)[-300:]}
+    if not result.get("ok", False):
+        print(f"  ! {server.name} {' '.join(args)}: {result.get('first_error')}", file=sys.stderr)
+    return result
+
+
+def median(values):
+    values = [v for v in values if v is not None]
+    return statistics.median(values) if values else None
+
+
+def run(args) -> dict:
+    servers = [Server("websock", "websock"), Server("plain TCP echo", "tcp")]
+    for label, kind in PEERS:
+        peer = Server(label, kind)
+        try:  # a peer that is not built (or fails to start) is left out, and said so
+            peer.start()
+            peer.stop()
+            servers.append(peer)
+        except RuntimeError as e:
+            print(f"skipping {label}: {e} (build with bench/peers/build.sh)", file=sys.stderr)
+    results: dict = {"throughput": {}, "latency": {}, "idle": {}, "big": {}}
+    dur = ["--duration", str(args.duration), "--warmup", str(args.warmup)]
+    for rep in range(args.reps):
+        for wl, conns, size in WORKLOADS:
+            for srv in servers:
+                srv.start()
+                r = wsload(srv, "--connections", str(conns), "--size", size, *dur)
+                srv.stop()
+                results["throughput"].setdefault(wl, {}).setdefault(srv.name, []).append(r)
+                print(f"rep {rep + 1} {wl:14} {srv.name:18} "
+                      f"{r.get('msgs_per_server_cpu_s', 0) or 0:10.0f} msg/server-CPU-s",
+                      flush=True)
+        for srv in servers:
+            if srv.kind == "tcp":
+                continue
+            srv.start()
+            r = wsload(srv, "--connections", "100", "--size", "20", "--rate", str(args.rate), *dur)
+            srv.stop()
+            results["latency"].setdefault(srv.name, []).append(r)
+        for srv in servers:  # 16 MiB echo: websock against the plain TCP floor
+            if srv.kind not in ("websock", "tcp"):
+                continue
+            srv.start()
+            idle_rss, _ = srv.rss_kib()
+            r = wsload(srv, "--connections", "1", "--size", "16M", *dur)
+            _, hwm = srv.rss_kib()
+            srv.stop()
+            r["rss_growth_kib"] = hwm - idle_rss
+            results["big"].setdefault(srv.name, []).append(r)
+    for srv in servers:  # RSS per idle connection, once per server, fresh process
+        if srv.kind == "tcp":
+            continue
+        srv.start()
+        r = wsload(srv, "--idle", str(args.idle), "--hold", "3", timeout=300)
+        srv.stop()
+        results["idle"][srv.name] = r
+        print(f"idle {srv.name:18} {r.get('rss_per_conn_bytes')} B/conn", flush=True)
+    results["servers"] = [s.name for s in servers]
+    return results
+
+
+def fmt(v, unit="", digits=0):
+    if v is None:
+        return "—"
+    if unit == "k":
+        return f"{v / 1000:.0f}k"
+    return f"{v:.{digits}f}{unit}"
+
+
+def write_report(res: dict, args) -> None:
+    servers = res["servers"]
+    lines = ["# Benchmarks", "",
+             f"Generated by `make bench` on {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}"
+             f" ({os.cpu_count()} cores). Server pinned to CPU 0, `bench/build/wsload` to CPU 1;"
+             f" {args.reps} repetitions alternating between servers, medians; {args.duration} s"
+             f" windows after {args.warmup} s warm-up; binary messages, one in flight per"
+             " connection. Every echoed byte is verified by the generator.", "",
+             "## Messages echoed per second of server CPU time", "",
+             "The client saturates the other core, so wall-clock throughput is client-bound;"
+             " this figure is not.", "",
+             "| server | " + " | ".join(w for w, _, _ in WORKLOADS) + " | RSS per idle conn (%d) |"
+             % args.idle,
+             "|---" * (len(WORKLOADS) + 2) + "|"]
+    table = {}
+    for name in servers:
+        row = []
+        for wl, _, _ in WORKLOADS:
+            v = median(r.get("msgs_per_server_cpu_s") for r in res["throughput"][wl][name]
+                       if r.get("ok"))
+            table[(name, wl)] = v
+            row.append(fmt(v, "k"))
+        idle = res["idle"].get(name, {}).get("rss_per_conn_bytes")
+        row.append("—" if idle is None else f"{idle / 1000:.2f} KB")
+        lines.append(f"| {name} | " + " | ".join(row) + " |")
+    lines += ["", "websock relative to the plain TCP echo and to the best WebSocket peer:", "",
+              "| workload | websock / TCP echo | websock / best peer (which) |", "|---|---|---|"]
+    for wl, _, _ in WORKLOADS:
+        ws, tcp = table.get(("websock", wl)), table.get(("plain TCP echo", wl))
+        peers = [(table.get((n, wl)), n) for n in servers if n not in ("websock", "plain TCP echo")
+                 and table.get((n, wl))]
+        best = max(peers) if peers else (None, "—")
+        lines.append(f"| {wl} | {fmt(ws / tcp * 100 if ws and tcp else None, '%')} | "
+                     f"{fmt(ws / best[0] * 100 if ws and best[0] else None, '%')} ({best[1]}) |")
+    lines += ["", f"## Latency at a fixed rate ({args.rate} msg/s over 100 connections, 20 B)", "",
+              "Measured from each message's scheduled send time (no coordinated omission).", "",
+              "| server | p50 µs | p90 µs | p99 µs | p99.9 µs |", "|---|---|---|---|---|"]
+    for name, runs in res["latency"].items():
+        ok = [r for r in runs if r.get("ok")]
+        pct = {k: median(r["latency_us"][k] for r in ok) for k in ("p50", "p90", "p99", "p99_9")}
+        lines.append(f"| {name} | " + " | ".join(fmt(pct[k]) for k in ("p50", "p90", "p99", "p99_9"))
+                     + " |")
+    lines += ["", "## 16 MiB messages (one connection)", "",
+              "| server | MB/s | msgs per server CPU-s | server peak RSS growth |", "|---|---|---|---|"]
+    for name, runs in res["big"].items():
+        ok = [r for r in runs if r.get("ok")]
+        lines.append(f"| {name} | {fmt(median(r['mb_per_s'] for r in ok))} | "
+                     f"{fmt(median(r['msgs_per_server_cpu_s'] for r in ok), '', 1)} | "
+                     f"{fmt(median(r['rss_growth_kib'] for r in ok) / 1024 if ok else None, ' MiB', 2)} |")
+    lines += ["", "## Micro-benchmarks (`make bench-micro`)", "", "```", args.micro.strip(), "```",
+              "", "![messages per server CPU-second and RSS per connection](bench/benchmarks.png)",
+              ""]
+    (TOP / "BENCHMARKS.md").write_text("\n".join(lines))
+    (TOP / "bench/benchmarks.json").write_text(json.dumps(res, indent=1))
+    chart(res, table, servers)
+
+
+def chart(res, table, servers) -> None:
+    try:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        print("matplotlib missing: no chart", file=sys.stderr)
+        return
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(13, 4.8), gridspec_kw={"width_ratios": [3, 1]})
+    width = 0.8 / len(servers)
+    for i, name in enumerate(servers):
+        vals = [(table.get((name, wl)) or 0) / 1000 for wl, _, _ in WORKLOADS]
+        ax1.bar([x + i * width for x in range(len(WORKLOADS))], vals, width, label=name)
+    ax1.set_xticks([x + width * (len(servers) - 1) / 2 for x in range(len(WORKLOADS))])
+    ax1.set_xticklabels([w for w, _, _ in WORKLOADS])
+    ax1.set_ylabel("thousand messages per server CPU-second")
+    ax1.legend(fontsize=8)
+    ax1.set_title("Echo throughput per server CPU-second (higher is better)")
+    names = [n for n in servers if res["idle"].get(n, {}).get("rss_per_conn_bytes") is not None]
+    ax2.bar(range(len(names)), [res["idle"][n]["rss_per_conn_bytes"] / 1000 for n in names])
+    ax2.set_xticks(range(len(names)))
+    ax2.set_xticklabels(names, rotation=30, ha="right", fontsize=8)
+    ax2.set_ylabel("KB of RSS per idle connection")
+    ax2.set_title("Memory (lower is better)")
+    fig.tight_layout()
+    fig.savefig(TOP / "bench/benchmarks.png", dpi=110)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--reps", type=int, default=3)
+    ap.add_argument("--duration", type=float, default=5)
+    ap.add_argument("--warmup", type=float, default=1)
+    ap.add_argument("--rate", type=int, default=20000)
+    ap.add_argument("--idle", type=int, default=10000)
+    ap.add_argument("--micro", default="")
+    args = ap.parse_args()
+    write_report(run(args), args)
+    print((TOP / "BENCHMARKS.md").read_text())
+
+
+if __name__ == "__main__":
+    main()
