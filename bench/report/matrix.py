@@ -27,7 +27,7 @@ PEERS_RUN = TOP / "bench/peers/run.sh"
 # (label, connections, size); depth 1, binary
 WORKLOADS = [("20 B x 100", 100, "20"), ("16 KiB x 100", 100, "16K"),
              ("20 B x 1000", 1000, "20"), ("16 KiB x 1000", 1000, "16K")]
-PEERS = [("libwebsockets", "lws"), ("tokio-tungstenite", "rust"),
+PEERS = [("libwebsockets", "lws"), ("libwebsockets (libev)", "lws-ev"), ("tokio-tungstenite", "rust"),
          ("gorilla/websocket", "go"), ("ws (Node.js)", "node")]
 
 
