@@ -8,19 +8,16 @@
 static const char err_utf8[] = "invalid UTF-8 in a text message";
 static const char err_oom[] = "out of memory";
 
-/* Appends one server frame; payload may be split in two parts (held bytes + new bytes). */
-static bool emit(struct buf *out, bool fin, uint8_t opcode, const uint8_t *a, size_t alen,
-                 const uint8_t *b, size_t blen)
+/* Appends one server frame with an already plain payload. */
+static bool emit(struct buf *out, bool fin, uint8_t opcode, const uint8_t *p, size_t n)
 {
-    uint8_t *dst = buf_reserve(out, WS_MAX_SERVER_HEADER + alen + blen);
+    uint8_t *dst = buf_reserve(out, WS_MAX_SERVER_HEADER + n);
     if (!dst)
         return false;
-    size_t h = frame_header_encode(dst, fin, opcode, alen + blen);
-    if (alen)
-        memcpy(dst + h, a, alen);
-    if (blen)
-        memcpy(dst + h + alen, b, blen);
-    buf_commit(out, h + alen + blen);
+    size_t h = frame_header_encode(dst, fin, opcode, n);
+    if (n)
+        memcpy(dst + h, p, n);
+    buf_commit(out, h + n);
     return true;
 }
 
@@ -28,7 +25,7 @@ static void send_close(struct session *s, uint16_t code, struct buf *out)
 {
     uint8_t payload[2] = { (uint8_t)(code >> 8), (uint8_t)code };
     s->close_code = code;
-    emit(out, true, WS_OP_CLOSE, payload, sizeof payload, NULL, 0);
+    emit(out, true, WS_OP_CLOSE, payload, sizeof payload);
 }
 
 /* Failing the connection: queue a Close with the code and stop reading application data. */
@@ -51,7 +48,7 @@ void session_ping(struct session *s, struct buf *out)
 {
     static const uint8_t payload[] = "websock";
     if (s->state == SESSION_OPEN)
-        emit(out, true, WS_OP_PING, payload, sizeof payload - 1, NULL, 0);
+        emit(out, true, WS_OP_PING, payload, sizeof payload - 1);
 }
 
 void session_free(struct session *s)
@@ -64,7 +61,7 @@ static const char *on_control(struct session *s, uint8_t op, const uint8_t *p, s
                               struct buf *out)
 {
     if (op == WS_OP_PING) {
-        if (s->state == SESSION_OPEN && !emit(out, true, WS_OP_PONG, p, n, NULL, 0))
+        if (s->state == SESSION_OPEN && !emit(out, true, WS_OP_PONG, p, n))
             goto oom;
         return NULL;
     }
@@ -213,8 +210,7 @@ static const char *on_payload(struct session *s, const struct frame_result *r, s
             err = err_utf8;
         } else {
             buf_commit(&s->hold, r->len);
-            if (r->end && !emit(out, true, s->msg_opcode, buf_head(&s->hold), buf_len(&s->hold),
-                                NULL, 0))
+            if (r->end && !emit(out, true, s->msg_opcode, buf_head(&s->hold), buf_len(&s->hold)))
                 err = err_oom;
         }
         if (r->end || err)
