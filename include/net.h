@@ -10,6 +10,8 @@
  * returns -1 and writes a one-line reason into err. */
 int net_listen(const char *bind_addr, int port, char *err, size_t errlen);
 
+#define NET_NOTSENT_LOWAT (128 * 1024)
+
 /* Accepts one connection, non-blocking with TCP_NODELAY; -1 with errno when none. */
 int net_accept(int listen_fd);
 

@@ -61,6 +61,11 @@ int net_accept(int listen_fd)
     if (fd >= 0) {
         int one = 1;
         setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+        /* Report writable while little unsent data is queued, not once half of a multi-MiB
+         * send buffer has drained: a slow reader then shows progress to the send timeout,
+         * and less of our output waits in kernel memory. */
+        int lowat = NET_NOTSENT_LOWAT;
+        setsockopt(fd, IPPROTO_TCP, TCP_NOTSENT_LOWAT, &lowat, sizeof lowat);
     }
     return fd;
 }
