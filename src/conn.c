@@ -224,13 +224,20 @@ static void feed(struct server *srv, struct conn *c, uint8_t *data, size_t n)
     }
 }
 
+/* Queues the HTTP response for a handshake decision (it always fits in 512 bytes). */
+static bool queue_response(struct server *srv, const struct handshake *hs)
+{
+    uint8_t *resp = buf_reserve(&srv->scratch, 512);
+    if (resp)
+        buf_commit(&srv->scratch, handshake_response(hs, (char *)resp, 512));
+    return resp != NULL;
+}
+
 /* Queues an HTTP error response; the connection closes once it is written. */
 static void reject(struct server *srv, struct conn *c, struct handshake *hs)
 {
     log_info(&srv->log, "%s rejected with %d: %s", PEER(c), hs->status, hs->why);
-    uint8_t *resp = buf_reserve(&srv->scratch, 512);
-    if (resp)
-        buf_commit(&srv->scratch, handshake_response(hs, (char *)resp, 512));
+    queue_response(srv, hs);
     buf_free(&c->in);
     finish(srv, c);
 }
@@ -265,15 +272,13 @@ static void on_handshake_bytes(struct server *srv, struct conn *c, size_t n)
         send_scratch(srv, c);
         return;
     }
-    uint8_t *resp = buf_reserve(&srv->scratch, 512);
-    if (!resp)
+    if (!queue_response(srv, &hs))
         return teardown(srv, c, "out of memory");
-    buf_commit(&srv->scratch, handshake_response(&hs, (char *)resp, 512));
     log_debug(&srv->log, "%s upgraded", PEER(c));
     c->state = CONN_OPEN;
     timer_arm(&srv->open, &c->timer, srv->now_ms);
-    /* Frames pipelined behind the request are not lost. The session unmasks them in place,
-     * wherever they are (the shared buffer or this connection's request buffer). */
+    /* Frames pipelined behind the request are not lost: the session takes them from wherever
+     * they are (the shared buffer or this connection's request buffer). */
     feed(srv, c, (uint8_t *)data + rc, len - (size_t)rc);
     buf_free(&c->in);
 }
