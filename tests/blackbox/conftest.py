@@ -419,8 +419,11 @@ def parse_http_head(head: bytes) -> HttpResponse:
 
 def read_http_response_until_eof(sock: socket.socket) -> HttpResponse:
     """Read a whole error response and require the server to close the TCP connection."""
-    head = read_http_head(sock)
-    resp = parse_http_head(head)
+    return read_body_until_eof(sock, parse_http_head(read_http_head(sock)))
+
+
+def read_body_until_eof(sock: socket.socket, resp: HttpResponse) -> HttpResponse:
+    """Read the rest of a response after its head, until the server closes (or resets)."""
     body = bytearray()
     while True:
         try:

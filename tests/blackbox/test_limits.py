@@ -18,7 +18,7 @@ import pytest
 
 from conftest import (IO_TIMEOUT, OP_BINARY, OP_CLOSE, OP_PING, OP_PONG, OP_TEXT,
                       assert_eof, build_frame, close_payload, expect_close, parse_http_head,
-                      raw_upgrade, read_http_head, recv_close, recv_frame, recv_message,
+                      raw_upgrade, read_body_until_eof, read_http_head, recv_close, recv_frame, recv_message,
                       send_frame, summarize, upgrade_request)
 from limits_helpers import (KiB, SLACK, assert_error_response, binary_is_sanitized,
                             cpu_seconds, fd_count, limit_flags, wait_fd_count)
@@ -30,17 +30,7 @@ def expect_error_response(s, status, what):
     response and the server's orderly close."""
     resp = parse_http_head(read_http_head(s))
     assert resp.status == status, f"{what} got {resp.raw_head!r}, expected {status}"
-    body = bytearray()
-    while True:
-        try:
-            chunk = s.recv(65536)
-        except ConnectionResetError:
-            resp.reset = True
-            break
-        if not chunk:
-            break
-        body += chunk
-    resp.body = bytes(body)
+    read_body_until_eof(s, resp)
     assert_error_response(resp, status)
     cl = resp.header("Content-Length")
     if cl is not None:
