@@ -388,15 +388,6 @@ void conn_on_timeout(struct server *srv, struct timer_link *t)
         if (c->session.state == SESSION_OPEN && !c->sending) {
             on_silence(srv, c);
         } else if (c->session.state == SESSION_OPEN) {
-            /* The kernel wakes writers only once about half its queue has drained, so a client
-             * that reads slowly but steadily may have made room without any event: try once. */
-            size_t before = buf_len(&c->out);
-            if (!flush(srv, c))
-                break;
-            if (buf_len(&c->out) < before) {
-                settle(srv, c); /* progress: flush() re-armed the send timer */
-                break;
-            }
             log_info(&srv->log, "%s took none of %zu pending bytes for %lld ms: closing", PEER(c),
                      buf_len(&c->out), (long long)srv->opt.send_timeout_ms);
             teardown(srv, c, "send timeout");
