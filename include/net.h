@@ -5,6 +5,7 @@
 
 #include <stddef.h>
 #include <sys/types.h>
+#include <sys/uio.h>
 
 /* A listening socket on bind_addr (NULL: all interfaces, dual-stack) and port. On failure
  * returns -1 and writes a one-line reason into err. */
@@ -17,6 +18,8 @@ int net_accept(int listen_fd);
 
 ssize_t net_recv(int fd, void *buf, size_t len);
 ssize_t net_send(int fd, const void *buf, size_t len);
+/* One gathered send: the frames of one event, wherever they lie, in one system call. */
+ssize_t net_sendv(int fd, const struct iovec *iov, int iovcnt);
 
 #define NET_PEER_NAME_LEN 72
 /* Writes "address:port fd=N" (or "fd=N" once the peer is gone) into out; returns out. */

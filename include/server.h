@@ -10,6 +10,7 @@
 #include "log.h"
 #include "loop.h"
 #include "options.h"
+#include "outq.h"
 #include "session.h"
 #include "timer_list.h"
 
@@ -24,7 +25,7 @@ struct server {
     struct io_watch signals;
     int spare_fd;              /* kept open so an EMFILE can still be answered by accept+close */
     uint8_t *rbuf;             /* the one receive buffer shared by all connections */
-    struct buf scratch;        /* output built during one event, before it is known to block */
+    struct outq scratch;       /* output of one event, before it is known to block */
     /* Every live connection is in exactly one of these lists, by state. */
     struct timer_list handshaking; /* deadline from accept; trickled bytes do not extend it */
     struct timer_list open;        /* idle/keep-alive: re-armed by traffic from the peer */

@@ -8,6 +8,7 @@
 
 #include "buf.h"
 #include "frame.h"
+#include "outq.h"
 
 struct session_limits {
     uint64_t max_message;  /* bytes; larger messages fail with 1009 */
@@ -35,9 +36,11 @@ struct session {
 };
 
 /* Feeds received bytes; returns how many were consumed (all of them unless the session reached
- * SESSION_DONE). On failure *error says why (for the log) and a Close with the code is queued. */
+ * SESSION_DONE). On failure *error says why (for the log) and a Close with the code is queued.
+ * Large whole frames are unmasked in place and queued by reference to in[], so in[] must stay
+ * untouched until q is sent or moved. */
 size_t session_feed(struct session *s, const struct session_limits *lim, uint8_t *in, size_t n,
-                    struct buf *out, const char **error);
+                    struct outq *q, const char **error);
 
 /* Starts the close handshake from our side (e.g. 1001 on shutdown). */
 void session_close(struct session *s, uint16_t code, struct buf *out);

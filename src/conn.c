@@ -96,32 +96,32 @@ static bool flush(struct server *srv, struct conn *c)
     return true;
 }
 
-/* Sends what one event produced in the shared scratch buffer; what the socket does not take is
- * kept by the connection. Returns false if the connection was torn down. */
+/* Sends what one event produced (the shared scratch output, which may point into the receive
+ * buffer); what the socket does not take is copied to the connection. Returns false if the
+ * connection was torn down. */
 static bool send_scratch(struct server *srv, struct conn *c)
 {
-    struct buf *s = &srv->scratch;
-    if (!buf_len(s))
+    struct outq *q = &srv->scratch;
+    size_t sent = 0;
+    if (!buf_len(&q->bytes) && !q->nref)
         return true;
-    if (buf_len(&c->out)) { /* keep order behind output that is already waiting */
-        bool ok = buf_append(&c->out, buf_head(s), buf_len(s));
-        buf_clear(s);
-        if (!ok)
-            teardown(srv, c, "out of memory");
-        return ok;
+    if (!buf_len(&c->out)) { /* else keep order behind output that is already waiting */
+        struct iovec iov[OUTQ_MAX_IOV];
+        int cnt = outq_iov(q, iov);
+        ssize_t n = cnt == 1 ? net_send(c->watch.fd, iov[0].iov_base, iov[0].iov_len)
+                             : net_sendv(c->watch.fd, iov, cnt);
+        if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK) {
+            outq_clear(q);
+            teardown(srv, c, strerror(errno));
+            return false;
+        }
+        sent = n > 0 ? (size_t)n : 0;
     }
-    ssize_t n = net_send(c->watch.fd, buf_head(s), buf_len(s));
-    if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK) {
-        buf_clear(s);
-        teardown(srv, c, strerror(errno));
+    if (!outq_move(q, sent, &c->out)) {
+        teardown(srv, c, "out of memory");
         return false;
     }
-    size_t sent = n > 0 ? (size_t)n : 0;
-    bool ok = buf_append(&c->out, buf_head(s) + sent, buf_len(s) - sent);
-    buf_clear(s);
-    if (!ok)
-        teardown(srv, c, "out of memory");
-    return ok;
+    return true;
 }
 
 /* Keeps srv->buffered equal to the buffer capacity all connections hold. */
@@ -227,9 +227,9 @@ static void feed(struct server *srv, struct conn *c, uint8_t *data, size_t n)
 /* Queues the HTTP response for a handshake decision (it always fits in 512 bytes). */
 static bool queue_response(struct server *srv, const struct handshake *hs)
 {
-    uint8_t *resp = buf_reserve(&srv->scratch, 512);
+    uint8_t *resp = buf_reserve(&srv->scratch.bytes, 512);
     if (resp)
-        buf_commit(&srv->scratch, handshake_response(hs, (char *)resp, 512));
+        buf_commit(&srv->scratch.bytes, handshake_response(hs, (char *)resp, 512));
     return resp != NULL;
 }
 
@@ -363,12 +363,12 @@ static void on_silence(struct server *srv, struct conn *c)
     int64_t silence = (int64_t)c->pings * srv->open.duration_ms;
     int64_t idle = srv->opt.idle_timeout_ms;
     if (srv->opt.ping_interval_ms && !(idle && silence >= idle)) {
-        session_ping(&c->session, &srv->scratch);
+        session_ping(&c->session, &srv->scratch.bytes);
         timer_arm(&srv->open, &c->timer, srv->now_ms);
     } else {
         log_info(&srv->log, "%s silent for %lld ms: closing with 1001", PEER(c),
                  (long long)silence);
-        session_close(&c->session, WS_CLOSE_GOING_AWAY, &srv->scratch);
+        session_close(&c->session, WS_CLOSE_GOING_AWAY, &srv->scratch.bytes);
         timer_arm(&srv->closing, &c->timer, srv->now_ms);
     }
     if (send_scratch(srv, c))
@@ -413,7 +413,7 @@ void conn_begin_shutdown(struct server *srv, struct timer_link *t)
     timer_arm(&srv->closing, &c->timer, srv->now_ms);
     if (c->state != CONN_OPEN || c->session.state != SESSION_OPEN)
         return;
-    session_close(&c->session, WS_CLOSE_GOING_AWAY, &srv->scratch);
+    session_close(&c->session, WS_CLOSE_GOING_AWAY, &srv->scratch.bytes);
     if (send_scratch(srv, c))
         settle(srv, c);
 }

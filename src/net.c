@@ -79,6 +79,16 @@ ssize_t net_recv(int fd, void *buf, size_t len)
     return n;
 }
 
+ssize_t net_sendv(int fd, const struct iovec *iov, int iovcnt)
+{
+    struct msghdr msg = { .msg_iov = (struct iovec *)iov, .msg_iovlen = (size_t)iovcnt };
+    ssize_t n;
+    do
+        n = sendmsg(fd, &msg, MSG_NOSIGNAL);
+    while (n < 0 && errno == EINTR);
+    return n;
+}
+
 ssize_t net_send(int fd, const void *buf, size_t len)
 {
     ssize_t n;

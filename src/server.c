@@ -94,7 +94,7 @@ void server_destroy(struct server *srv)
     if (srv->spare_fd >= 0)
         close(srv->spare_fd);
     free(srv->rbuf);
-    buf_free(&srv->scratch);
+    buf_free(&srv->scratch.bytes);
 }
 
 static void accept_clients(struct server *srv)

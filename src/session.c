@@ -175,9 +175,33 @@ static const char *echo_chunk(struct session *s, const struct frame_result *r, b
     return NULL;
 }
 
-/* Payload bytes of the current frame. Returns an error reason, or NULL. */
-static const char *on_payload(struct session *s, const struct frame_result *r, struct buf *out)
+/* A whole frame with enough of its header in front of it in this chunk: unmask it where it lies,
+ * write our header (4 bytes shorter than the client's: no mask key) over the end of the client's,
+ * and send it from there. Returns an error reason (nothing queued), or NULL. */
+static const char *echo_in_place(struct session *s, const struct frame_result *r, struct outq *q)
 {
+    if (!take_payload(s, r->data, r) || s->utf8_state != UTF8_ACCEPT)
+        return err_utf8;
+    uint8_t hdr[WS_MAX_SERVER_HEADER];
+    size_t h = frame_header_encode(hdr, true, s->msg_opcode, r->len);
+    memcpy(r->data - h, hdr, h);
+    outq_ref(q, r->data - h, h + r->len);
+    return NULL;
+}
+
+static bool can_echo_in_place(const struct frame_result *r, const uint8_t *base,
+                              const struct outq *q)
+{
+    size_t h = r->len <= 0xFFFF ? 4 : 10;
+    return r->len >= OUTQ_REF_MIN && (size_t)(r->data - base) >= h && q->nref < OUTQ_MAX_REFS;
+}
+
+/* Payload bytes of the current frame (base: the start of the chunk they are in). Returns an error
+ * reason, or NULL. */
+static const char *on_payload(struct session *s, const struct frame_result *r, const uint8_t *base,
+                              struct outq *q)
+{
+    struct buf *out = &q->bytes;
     uint8_t op = s->dec.opcode;
     if (ws_opcode_is_control(op)) {
         ws_unmask(r->data, r->len, s->dec.mask, r->mask_pos);
@@ -200,8 +224,9 @@ static const char *on_payload(struct session *s, const struct frame_result *r, s
     /* Text is validated as bytes arrive, even mid-frame: invalid text fails at once. */
     bool last = r->end && s->dec.fin;
     const char *err = NULL;
-    if (s->whole && r->end && buf_len(&s->hold) == 0) {
-        err = echo_chunk(s, r, true, false, out); /* the common case: the whole frame is here */
+    if (s->whole && r->end && buf_len(&s->hold) == 0) { /* the common case: the whole frame */
+        err = can_echo_in_place(r, base, q) ? echo_in_place(s, r, q)
+                                            : echo_chunk(s, r, true, false, out);
     } else if (s->whole) {
         uint8_t *dst = buf_reserve(&s->hold, r->len);
         if (!dst)
@@ -233,8 +258,9 @@ oom:
 }
 
 size_t session_feed(struct session *s, const struct session_limits *lim, uint8_t *in, size_t n,
-                    struct buf *out, const char **error)
+                    struct outq *q, const char **error)
 {
+    struct buf *out = &q->bytes;
     size_t pos = 0;
     *error = NULL;
     s->dec.keep_masked = true; /* payload is unmasked where it goes, in one pass */
@@ -254,7 +280,7 @@ size_t session_feed(struct session *s, const struct session_limits *lim, uint8_t
                 err = on_header(s, lim, r.len, out);
             break;
         case FRAME_PAYLOAD:
-            err = on_payload(s, &r, out);
+            err = on_payload(s, &r, in, q);
             break;
         }
         if (err) {

@@ -70,7 +70,9 @@ static void put_close(struct buf *w, uint16_t code, const char *reason)
 struct run {
     struct session s;
     const struct session_limits *lim;
-    struct buf out;
+    struct buf out;                      /* everything the session sent, in order */
+    struct outq q;                       /* one feed's output, moved to out at once (it may
+                                            point into the chunk) */
     const char *error;                   /* the first error reported */
     size_t error_chunk_start, error_chunk_end;
     size_t consumed;
@@ -80,7 +82,8 @@ static bool feed_chunk(void *ctx, uint8_t *chunk, size_t n, size_t pos)
 {
     struct run *r = ctx;
     const char *err = "not set";
-    size_t used = session_feed(&r->s, r->lim, chunk, n, &r->out, &err);
+    size_t used = session_feed(&r->s, r->lim, chunk, n, &r->q, &err);
+    assert_true(outq_move(&r->q, 0, &r->out));
     assert_true(used <= n);
     if (r->s.state != SESSION_DONE)
         assert_int_equal(used, n);
@@ -115,6 +118,7 @@ static void run_free(struct run *r)
 {
     session_free(&r->s);
     buf_free(&r->out);
+    buf_free(&r->q.bytes);
 }
 
 /* ---- the client reading the server's frames ----------------------------------------------------- */
@@ -343,6 +347,116 @@ static void several_messages_in_one_read(void **state)
             split_assert_int(&sp, pr.msg[i].fragments, 1);
         run_end(&r, &pr);
     }
+    buf_free(&wire);
+}
+
+/* Large whole frames are echoed in place (by reference into the chunk); mixed with small ones,
+ * control frames and a frame with a 64-bit length in one read, the order and bytes must hold. */
+static void large_frames_in_one_read_echoed_in_place(void **state)
+{
+    (void)state;
+    static const struct session_limits lim = { .max_message = 1 << 20, .coalesce_max = 1 << 17 };
+    size_t big = 70000;
+    uint8_t *bin = malloc(big);
+    char *text = malloc(5001);
+    assert_non_null(bin);
+    assert_non_null(text);
+    for (size_t i = 0; i < big; i++)
+        bin[i] = (uint8_t)(i * 131 + (i >> 9));
+    text[0] = 0;
+    while (strlen(text) + 11 <= 5000)
+        strcat(text, KOSME);
+    size_t tlen = strlen(text);
+    struct buf wire = { 0 };
+    put_frame(&wire, true, WS_OP_BINARY, bin, 3000);
+    put_str(&wire, true, WS_OP_TEXT, "small");
+    put_frame(&wire, true, WS_OP_PING, "p", 1);
+    put_str(&wire, true, WS_OP_TEXT, text);
+    put_frame(&wire, true, WS_OP_BINARY, bin, big);
+    put_frame(&wire, true, WS_OP_BINARY, bin + 7, OUTQ_REF_MIN);
+    for_each_split_near_ends(sp, buf_len(&wire), 16) {
+        struct run r;
+        struct peer pr;
+        run_and_read(&r, &pr, &sp, &wire, &lim);
+        split_assert(&sp, r.error == NULL);
+        split_assert_int(&sp, pr.messages, 5);
+        assert_message(&sp, &pr.msg[0], WS_OP_BINARY, bin, 3000);
+        assert_message(&sp, &pr.msg[1], WS_OP_TEXT, "small", 5);
+        assert_message(&sp, &pr.msg[2], WS_OP_TEXT, text, tlen);
+        assert_message(&sp, &pr.msg[3], WS_OP_BINARY, bin, big);
+        assert_message(&sp, &pr.msg[4], WS_OP_BINARY, bin + 7, OUTQ_REF_MIN);
+        for (size_t i = 0; i < 5; i++)
+            split_assert_int(&sp, pr.msg[i].fragments, 1);
+        split_assert_int(&sp, pr.pongs, 1);
+        run_end(&r, &pr);
+    }
+    buf_free(&wire);
+    free(bin);
+    free(text);
+}
+
+/* The in-place path really sends from the chunk, and past the reference table's size frames are
+ * copied instead: every frame still comes back, in order. */
+static void more_large_frames_than_references(void **state)
+{
+    (void)state;
+    static const struct session_limits lim = { .max_message = 1 << 20, .coalesce_max = 1 << 16 };
+    size_t count = OUTQ_MAX_REFS + 3, len = OUTQ_REF_MIN;
+    uint8_t *data = malloc(len);
+    assert_non_null(data);
+    struct buf wire = { 0 };
+    for (size_t f = 0; f < count; f++) {
+        memset(data, (int)f, len);
+        data[0] = (uint8_t)(f >> 8);
+        put_frame(&wire, true, WS_OP_BINARY, data, len);
+    }
+    struct session s = { 0 };
+    struct outq q = { 0 };
+    const char *err;
+    uint8_t *chunk = (uint8_t *)buf_head(&wire);
+    assert_int_equal(session_feed(&s, &lim, chunk, buf_len(&wire), &q, &err), buf_len(&wire));
+    assert_null(err);
+    assert_int_equal(q.nref, OUTQ_MAX_REFS);
+    assert_true(q.ref[0].p > chunk && q.ref[0].p < chunk + buf_len(&wire));
+    assert_int_equal(outq_len(&q), count * (4 + len));
+    struct buf out = { 0 };
+    assert_true(outq_move(&q, 0, &out));
+    assert_int_equal(q.nref, 0);
+    const uint8_t *o = buf_head(&out);
+    for (size_t f = 0; f < count; f++, o += 4 + len) {
+        assert_int_equal(o[0], 0x80 | WS_OP_BINARY);
+        assert_int_equal(o[1], 126);
+        assert_int_equal(o[2] << 8 | o[3], len);
+        assert_int_equal(o[4], (uint8_t)(f >> 8));
+        assert_int_equal(o[5], (uint8_t)f);
+        assert_int_equal(o[4 + len - 1], (uint8_t)f);
+    }
+    buf_free(&out);
+    buf_free(&q.bytes);
+    buf_free(&wire);
+    session_free(&s);
+    free(data);
+}
+
+/* A large whole text frame checked in place still fails with 1007 and echoes nothing. */
+static void large_whole_text_frame_invalid_utf8_1007(void **state)
+{
+    (void)state;
+    static const struct session_limits lim = { .max_message = 1 << 20, .coalesce_max = 1 << 16 };
+    char text[4000];
+    memset(text, 'x', sizeof text);
+    text[3000] = (char)0xC0; /* never valid */
+    struct buf wire = { 0 };
+    put_frame(&wire, true, WS_OP_TEXT, text, sizeof text);
+    struct run r;
+    struct peer pr;
+    struct split whole = split_begin(buf_len(&wire), 0);
+    run_and_read(&r, &pr, &whole, &wire, &lim);
+    assert_non_null(r.error);
+    assert_int_equal(pr.messages, 0);
+    assert_int_equal(pr.closes, 1);
+    assert_int_equal(pr.close_code, WS_CLOSE_INVALID_DATA);
+    run_end(&r, &pr);
     buf_free(&wire);
 }
 
@@ -626,10 +740,9 @@ static void nothing_echoed_after_close(void **state)
         uint8_t more[64];
         size_t n = buf_len(&wire) - close_end;
         memcpy(more, buf_head(&wire) + close_end, n);
-        size_t before = buf_len(&r.out);
         const char *err;
-        session_feed(&r.s, r.lim, more, n, &r.out, &err);
-        split_assert_int(&sp, buf_len(&r.out), before);
+        session_feed(&r.s, r.lim, more, n, &r.q, &err);
+        split_assert_int(&sp, outq_len(&r.q), 0);
         run_end(&r, &pr);
     }
     buf_free(&wire);
@@ -980,6 +1093,9 @@ int main(void)
         cmocka_unit_test(echo_empty_messages),
         cmocka_unit_test(coalesce_max_bytes_one_frame),
         cmocka_unit_test(several_messages_in_one_read),
+        cmocka_unit_test(large_frames_in_one_read_echoed_in_place),
+        cmocka_unit_test(more_large_frames_than_references),
+        cmocka_unit_test(large_whole_text_frame_invalid_utf8_1007),
         cmocka_unit_test(large_binary_frame_streams_as_fragments),
         cmocka_unit_test(large_64bit_frame_streams),
         cmocka_unit_test(large_text_frame_fragments_end_on_code_points),

@@ -93,6 +93,39 @@ static void unmask_long_buffers_at_every_mask_offset(void **state)
         }
 }
 
+/* ws_unmask_copy aligns its wide stores to dst: every dst alignment, source offset, mask
+ * position and a length on each side of the threshold must still give the byte loop's result,
+ * and a high byte in the unaligned head must still count as non-ASCII. */
+static void unmask_copy_at_every_alignment(void **state)
+{
+    (void)state;
+    const uint8_t mask[4] = { 0x3A, 0x71, 0x9C, 0x05 };
+    static uint8_t src[600] __attribute__((aligned(64))), dst[600] __attribute__((aligned(64)));
+    static uint8_t ref[600];
+    static const size_t lens[] = { 127, 128, 129, 200, 333, 511 };
+    for (size_t d = 0; d < 64; d++)
+        for (size_t so = 0; so < 3; so++)
+            for (unsigned pos = 0; pos < 4; pos++)
+                for (size_t li = 0; li < sizeof lens / sizeof lens[0]; li++) {
+                    size_t n = lens[li];
+                    for (size_t i = 0; i < n; i++)
+                        src[so + i] = (uint8_t)(('a' + i % 26) ^ mask[(pos + i) & 3]);
+                    src[so + d % n] ^= 0x80; /* one high plain byte, often in the head */
+                    for (size_t i = 0; i < n; i++)
+                        ref[i] = src[so + i] ^ mask[(pos + i) & 3];
+                    bool non_ascii = false;
+                    unsigned next = ws_unmask_copy(dst + d, src + so, n, mask, pos, &non_ascii);
+                    assert_int_equal(next, (pos + n) & 3);
+                    assert_memory_equal(dst + d, ref, n);
+                    assert_true(non_ascii);
+                    src[so + d % n] ^= 0x80;
+                    ws_unmask_copy(src + so, src + so, n, mask, pos, &non_ascii); /* in place */
+                    assert_false(non_ascii);
+                    ref[d % n] ^= 0x80;
+                    assert_memory_equal(src + so, ref, n);
+                }
+}
+
 static void utf8_fast_path_still_rejects_a_bad_byte_after_long_ascii(void **state)
 {
     (void)state;
@@ -112,6 +145,7 @@ int main(void)
         cmocka_unit_test(unmask_copy_reports_non_ascii_plain_bytes),
         cmocka_unit_test(ascii_blocks_stop_at_the_block_with_a_high_byte),
         cmocka_unit_test(unmask_long_buffers_at_every_mask_offset),
+        cmocka_unit_test(unmask_copy_at_every_alignment),
         cmocka_unit_test(utf8_fast_path_still_rejects_a_bad_byte_after_long_ascii),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
