@@ -13,7 +13,9 @@
 
 /* Frames at least this long are echoed by reference: below it a copy is cheaper than one more
  * iovec for the kernel to walk. */
+#ifndef OUTQ_REF_MIN
 #define OUTQ_REF_MIN 2048
+#endif
 /* A full 256 KiB read holds at most 128 such frames; past the limit frames are copied. */
 #define OUTQ_MAX_REFS 128
 #define OUTQ_MAX_IOV (2 * OUTQ_MAX_REFS + 1)
