@@ -52,6 +52,14 @@ $(VENV)/.installed: tests/requirements.txt
 test-blackbox: deps $(BUILD)/websock $(VENV)/.installed
 	WEBSOCK_BIN=$(BUILD)/websock $(PY) -m pytest -q tests/blackbox
 
+# Widely used client libraries (Python websockets, Node ws, Go gorilla/websocket, Rust
+# tungstenite) against the real binary: echo, fragments, ping, close codes. The clients are
+# built from the package registries by tests/interop/build.sh.
+.PHONY: test-interop
+test-interop: deps $(BUILD)/websock $(VENV)/.installed
+	tests/interop/build.sh $(BUILD)/interop
+	WEBSOCK_BIN=$(BUILD)/websock INTEROP_DIR=$(BUILD)/interop $(PY) -m pytest -q tests/interop
+
 AUTOBAHN_REPORTS ?= reports
 autobahn: deps $(BUILD)/websock
 	WEBSOCK_BIN=$(BUILD)/websock autobahn/run.sh --report-dir $(AUTOBAHN_REPORTS)
@@ -143,7 +151,7 @@ bench-instr: deps $(BUILD)/websock
 	$(MAKE) -C bench
 	bench/report/instr.sh $(BUILD)/websock
 
-check: all build-clang test-unit test-blackbox autobahn test-asan test-valgrind fuzz-check
+check: all build-clang test-unit test-blackbox test-interop autobahn test-asan test-valgrind fuzz-check
 	@echo "make check: all tests passed"
 
 # Installs what a fresh Debian machine lacks (as root), or says exactly what is missing.

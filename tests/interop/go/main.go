@@ -1,0 +1,245 @@
+// Interop client on github.com/gorilla/websocket.
+//
+//	go-client URL SCENARIO...     (SCENARIO: text, binary, fragmented, ping, close, all)
+//
+// Prints one line per scenario, "PASS name" or "FAIL name: why", and exits 0 when every
+// scenario passed, 1 when one failed, 2 on a usage error. The payloads are the same in every
+// interop client (tests/interop/README.md).
+package main
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"os"
+	"runtime/debug"
+	"strings"
+	"time"
+
+	"github.com/gorilla/websocket"
+)
+
+const (
+	timeout     = 5 * time.Second
+	text        = "interop text: h\u00e9llo w\u00f6rld \u20ac \U0001F600"
+	closeCode   = 4001
+	closeReason = "interop-bye"
+	// gorilla cuts an outgoing message into frames of exactly its write buffer size, so every
+	// fragment is this long (in bytes; the "é", "€" and "😀" keep them equal).
+	fragmentLen = 12
+)
+
+var (
+	fragments = []string{"frag-1 \u00e9\u00e9|", "frag-2 \u20ac!|", "frag-3 \U0001F600|"}
+	binary    = func() []byte {
+		b := make([]byte, 256)
+		for i := range b {
+			b[i] = byte(i)
+		}
+		return b
+	}()
+	pingPayload = append([]byte("interop-ping"), 0x00, 0xff, 0x80)
+)
+
+type client struct {
+	conn  *websocket.Conn
+	pongs [][]byte
+}
+
+func dial(url string, writeBufferSize int) (*client, error) {
+	d := websocket.Dialer{HandshakeTimeout: timeout, WriteBufferSize: writeBufferSize}
+	conn, _, err := d.Dial(url, nil)
+	if err != nil {
+		return nil, err
+	}
+	c := &client{conn: conn}
+	conn.SetPongHandler(func(data string) error {
+		c.pongs = append(c.pongs, []byte(data))
+		return nil
+	})
+	// We send our Close before reading the server's, so the default reply is not wanted.
+	conn.SetCloseHandler(func(int, string) error { return nil })
+	return c, nil
+}
+
+func (c *client) expectEcho(wantType int, want []byte) error {
+	c.conn.SetReadDeadline(time.Now().Add(timeout))
+	typ, got, err := c.conn.ReadMessage()
+	if err != nil {
+		return fmt.Errorf("reading the echo: %w", err)
+	}
+	if typ != wantType {
+		return fmt.Errorf("echo has message type %d, sent %d", typ, wantType)
+	}
+	if !bytes.Equal(got, want) {
+		return fmt.Errorf("echo %x differs from %x", got, want)
+	}
+	return nil
+}
+
+// closeExpecting sends a Close with the code and reads until the server's Close, whose code
+// must be the same.
+func (c *client) closeExpecting(code int, reason string) error {
+	msg := websocket.FormatCloseMessage(code, reason)
+	if err := c.conn.WriteControl(websocket.CloseMessage, msg, time.Now().Add(timeout)); err != nil {
+		return fmt.Errorf("sending Close: %w", err)
+	}
+	c.conn.SetReadDeadline(time.Now().Add(timeout))
+	for {
+		typ, data, err := c.conn.ReadMessage()
+		if err == nil {
+			return fmt.Errorf("message (type %d, %q) instead of the server's Close", typ, data)
+		}
+		var ce *websocket.CloseError
+		if !errors.As(err, &ce) {
+			return fmt.Errorf("no Close from the server: %w", err)
+		}
+		if ce.Code != code {
+			return fmt.Errorf("server answered Close %d with %d (reason %q)", code, ce.Code, ce.Text)
+		}
+		return nil
+	}
+}
+
+func scenarioText(c *client) error {
+	if err := c.conn.WriteMessage(websocket.TextMessage, []byte(text)); err != nil {
+		return err
+	}
+	if err := c.expectEcho(websocket.TextMessage, []byte(text)); err != nil {
+		return err
+	}
+	return c.closeExpecting(websocket.CloseNormalClosure, "")
+}
+
+func scenarioBinary(c *client) error {
+	if err := c.conn.WriteMessage(websocket.BinaryMessage, binary); err != nil {
+		return err
+	}
+	if err := c.expectEcho(websocket.BinaryMessage, binary); err != nil {
+		return err
+	}
+	return c.closeExpecting(websocket.CloseNormalClosure, "")
+}
+
+// gorilla has no call that sends one frame of a message; its NextWriter flushes a frame each
+// time the write buffer fills (a non-final frame) and the rest on Close (the final frame).
+// With a write buffer of fragmentLen bytes, each fragment goes out as its own frame.
+func scenarioFragmented(c *client) error {
+	w, err := c.conn.NextWriter(websocket.TextMessage)
+	if err != nil {
+		return err
+	}
+	for _, f := range fragments {
+		if len(f) != fragmentLen {
+			return fmt.Errorf("fragment %q is %d bytes, not %d", f, len(f), fragmentLen)
+		}
+		if _, err := w.Write([]byte(f)); err != nil {
+			return err
+		}
+	}
+	if err := w.Close(); err != nil {
+		return err
+	}
+	whole := []byte(strings.Join(fragments, ""))
+	if err := c.expectEcho(websocket.TextMessage, whole); err != nil {
+		return err
+	}
+	return c.closeExpecting(websocket.CloseNormalClosure, "")
+}
+
+// The pong handler runs while a read is in progress: the one that waits for the server's
+// Close, which the server sends after the Pong.
+func scenarioPing(c *client) error {
+	if err := c.conn.WriteControl(websocket.PingMessage, pingPayload, time.Now().Add(timeout)); err != nil {
+		return err
+	}
+	closeErr := c.closeExpecting(websocket.CloseNormalClosure, "")
+	if len(c.pongs) == 0 {
+		return fmt.Errorf("no Pong before the server's Close (%v)", closeErr)
+	}
+	if !bytes.Equal(c.pongs[0], pingPayload) {
+		return fmt.Errorf("pong payload %x differs from ping payload %x", c.pongs[0], pingPayload)
+	}
+	return closeErr
+}
+
+func scenarioClose(c *client) error {
+	return c.closeExpecting(closeCode, closeReason)
+}
+
+var scenarios = []struct {
+	name string
+	run  func(*client) error
+}{
+	{"text", scenarioText},
+	{"binary", scenarioBinary},
+	{"fragmented", scenarioFragmented},
+	{"ping", scenarioPing},
+	{"close", scenarioClose},
+}
+
+func find(name string) func(*client) error {
+	for _, s := range scenarios {
+		if s.name == name {
+			return s.run
+		}
+	}
+	return nil
+}
+
+func version() string {
+	if info, ok := debug.ReadBuildInfo(); ok {
+		for _, dep := range info.Deps {
+			if dep.Path == "github.com/gorilla/websocket" {
+				return dep.Version
+			}
+		}
+	}
+	return "unknown"
+}
+
+func main() {
+	args := os.Args[1:]
+	if len(args) == 1 && args[0] == "--version" {
+		fmt.Println("gorilla/websocket", version())
+		return
+	}
+	names := []string{}
+	if len(args) == 2 && args[1] == "all" {
+		for _, s := range scenarios {
+			names = append(names, s.name)
+		}
+	} else if len(args) > 1 {
+		names = args[1:]
+	}
+	for _, n := range names {
+		if find(n) == nil {
+			names = nil
+		}
+	}
+	if len(names) == 0 {
+		fmt.Fprintln(os.Stderr, "usage: go-client URL SCENARIO... (text, binary, fragmented, ping, close or all)")
+		os.Exit(2)
+	}
+	failed := false
+	for _, name := range names {
+		bufSize := 0 // the library's default
+		if name == "fragmented" {
+			bufSize = fragmentLen
+		}
+		c, err := dial(args[0], bufSize)
+		if err == nil {
+			err = find(name)(c)
+			c.conn.Close()
+		}
+		if err != nil {
+			fmt.Printf("FAIL %s: %v\n", name, err)
+			failed = true
+		} else {
+			fmt.Printf("PASS %s\n", name)
+		}
+	}
+	if failed {
+		os.Exit(1)
+	}
+}
