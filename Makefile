@@ -18,7 +18,7 @@ SHELL   := /bin/bash
 VENV    := build/venv
 PY      := $(VENV)/bin/python
 
-.PHONY: all run check deps build-clang bench bench-micro bench-instr test-unit test-blackbox autobahn test-asan test-valgrind fuzz \
+.PHONY: all run check deps build-clang bench bench-micro bench-instr test-unit test-blackbox autobahn autobahn-nginx test-asan test-valgrind fuzz \
         fuzz-check clean
 
 all: $(BUILD)/websock
@@ -63,6 +63,11 @@ test-interop: deps $(BUILD)/websock $(VENV)/.installed
 AUTOBAHN_REPORTS ?= reports
 autobahn: deps $(BUILD)/websock
 	WEBSOCK_BIN=$(BUILD)/websock autobahn/run.sh --report-dir $(AUTOBAHN_REPORTS)
+
+# The same gate through nginx running deploy/nginx.conf: the documented proxy set-up must keep
+# every case OK.
+autobahn-nginx: deps $(BUILD)/websock
+	WEBSOCK_BIN=$(BUILD)/websock autobahn/run.sh --via-nginx --report-dir $(AUTOBAHN_REPORTS)/via-nginx
 
 # ---- sanitizers, valgrind, fuzzing ------------------------------------------------------------
 
@@ -151,7 +156,7 @@ bench-instr: deps $(BUILD)/websock
 	$(MAKE) -C bench
 	bench/report/instr.sh $(BUILD)/websock
 
-check: all build-clang test-unit test-blackbox test-interop autobahn test-asan test-valgrind fuzz-check
+check: all build-clang test-unit test-blackbox test-interop autobahn autobahn-nginx test-asan test-valgrind fuzz-check
 	@echo "make check: all tests passed"
 
 # Installs what a fresh Debian machine lacks (as root), or says exactly what is missing.

@@ -2,8 +2,9 @@
 # Autobahn conformance gate: start websock on a free port, run the Autobahn fuzzingclient
 # (cases 1.*-10.*) against it, stop it with SIGTERM, and judge reports/servers/index.json
 # with autobahn/check_report.py. Exit status: the checker's, or 1 on any runner/server trouble.
+# --via-nginx puts nginx with deploy/nginx.conf between the suite and websock.
 #
-# usage: autobahn/run.sh [--bin PATH] [--report-dir DIR]
+# usage: autobahn/run.sh [--bin PATH] [--report-dir DIR] [--via-nginx]
 # env:   WEBSOCK_BIN (default build/websock), AUTOBAHN_TIMEOUT (seconds, default 900),
 #        AUTOBAHN_RUNNER=wstest|kosoku (default: wstest if it can be had, else kosoku)
 set -euo pipefail
@@ -14,8 +15,9 @@ bin=${WEBSOCK_BIN:-$top/build/websock}
 report_dir=$top/reports
 limit=${AUTOBAHN_TIMEOUT:-900}
 runner=${AUTOBAHN_RUNNER:-}
+via_nginx=0
 
-usage() { sed -n 's/^# \{0,1\}//; 6,8p' "${BASH_SOURCE[0]}"; exit "${1:-2}"; }
+usage() { sed -n 's/^# \{0,1\}//; 7,9p' "${BASH_SOURCE[0]}"; exit "${1:-2}"; }
 die() { echo "autobahn: $*" >&2; exit 1; }
 say() { echo "autobahn: $*"; }
 
@@ -23,12 +25,17 @@ while (($#)); do
   case $1 in
     --bin) [[ $# -ge 2 ]] || usage; bin=$2; shift 2 ;;
     --report-dir) [[ $# -ge 2 ]] || usage; report_dir=$2; shift 2 ;;
+    --via-nginx) via_nginx=1; shift ;;
     -h|--help) usage 0 ;;
     *) echo "autobahn: unknown argument: $1" >&2; usage ;;
   esac
 done
 case $runner in ''|wstest|kosoku) ;; *) die "AUTOBAHN_RUNNER must be wstest or kosoku, not '$runner'" ;; esac
 [[ -x $bin ]] || die "server binary not found or not executable: $bin (build it first, or pass --bin)"
+nginx_proxy=$top/tests/blackbox/nginx_proxy.py
+if ((via_nginx)); then
+  python3 "$nginx_proxy" which >/dev/null || die "--via-nginx needs nginx"
+fi
 command -v python3 >/dev/null || die "python3 is required (Debian: apt-get install python3 python3-venv)"
 mkdir -p "$report_dir" "$top/build"
 report_dir=$(cd "$report_dir" && pwd)
@@ -114,15 +121,30 @@ fi
 
 # ---- start the server ----------------------------------------------------------------------
 tmp=$(mktemp -d)
-pid=''
+pid='' nginx_pid=''
 # shellcheck disable=SC2317  # (called from the trap)
 cleanup() {
-  if [[ -n $pid ]] && kill -0 "$pid" 2>/dev/null; then kill -KILL "$pid" 2>/dev/null || true; fi
+  local p
+  for p in "$pid" "$nginx_pid"; do
+    if [[ -n $p ]] && kill -0 "$p" 2>/dev/null; then kill -KILL "$p" 2>/dev/null || true; fi
+  done
   rm -rf "$tmp"
 }
 trap cleanup EXIT
 
-port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+# Wait until something accepts on the port, while process $1 (logging to $3) lives.
+wait_accepting() {
+  local p=$1 port=$2 log=$3 name=$4 i
+  for ((i = 0; ; i++)); do
+    kill -0 "$p" 2>/dev/null || { tail -n 20 "$log" >&2; die "$name exited during startup"; }
+    (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break
+    ((i < 100)) || die "$name did not accept on port $port within 10 s"
+    sleep 0.1
+  done
+}
+
+port=$(free_port)
 out=$report_dir/servers
 rm -rf "$out"
 mkdir -p "$out"
@@ -135,22 +157,30 @@ server_args=(--port "$port" --bind 127.0.0.1 --log-level warn)
 [[ -n $kosoku ]] && server_args+=(--output-high-water 32M)
 "$bin" "${server_args[@]}" >"$server_log" 2>&1 &
 pid=$!
+wait_accepting "$pid" "$port" "$server_log" websock
 
-for ((i = 0; ; i++)); do
-  kill -0 "$pid" 2>/dev/null || { tail -n 20 "$server_log" >&2; die "websock exited during startup"; }
-  (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break
-  ((i < 100)) || die "websock did not accept on port $port within 10 s"
-  sleep 0.1
-done
+# The suite talks to target_port: websock's, or nginx's in front of it.
+target_port=$port agent=websock
+if ((via_nginx)); then
+  target_port=$(free_port) agent=websock-via-nginx
+  nginx_dir=$report_dir/nginx  # its config and logs stay with the report
+  rm -rf "$nginx_dir"
+  say "nginx (deploy/nginx.conf) on 127.0.0.1:$target_port -> websock (config and logs: $nginx_dir)"
+  python3 "$nginx_proxy" run --dir "$nginx_dir" --listen "$target_port" --upstream "127.0.0.1:$port" \
+    >"$report_dir/nginx.log" 2>&1 &
+  nginx_pid=$!
+  wait_accepting "$nginx_pid" "$target_port" "$report_dir/nginx.log" nginx
+fi
 
 # ---- run the fuzzing client ----------------------------------------------------------------
-# The spec: autobahn/fuzzingclient.json with our port and report directory substituted.
-python3 - "$here/fuzzingclient.json" "$tmp/spec.json" "$port" "$out" <<'EOF'
+# The spec: autobahn/fuzzingclient.json with our port, agent and report directory substituted.
+python3 - "$here/fuzzingclient.json" "$tmp/spec.json" "$target_port" "$out" "$agent" <<'EOF'
 import json, re, sys
-src, dst, port, outdir = sys.argv[1:]
+src, dst, port, outdir, agent = sys.argv[1:]
 spec = json.load(open(src))
 for server in spec["servers"]:
     server["url"] = re.sub(r"^(wss?://[^/:]+)(:\d+)?", r"\g<1>:" + port, server["url"])
+    server["agent"] = agent
 spec["outdir"] = outdir
 json.dump(spec, open(dst, "w"), indent=2)
 EOF
@@ -200,6 +230,21 @@ else
   fi
 fi
 pid=''
+if ((via_nginx)); then
+  if ! kill -0 "$nginx_pid" 2>/dev/null; then
+    echo "autobahn: FAIL: nginx died during the run; see $report_dir/nginx.log" >&2; failed=1
+  else
+    kill -TERM "$nginx_pid"
+    for ((i = 0; i < 100; i++)); do kill -0 "$nginx_pid" 2>/dev/null || break; sleep 0.1; done
+    kill -KILL "$nginx_pid" 2>/dev/null || true; { wait "$nginx_pid"; } 2>/dev/null || true
+  fi
+  nginx_pid=''
+  # nginx's own complaints about the traffic (errors and worse), for the record.
+  if grep -E '\[(error|crit|alert|emerg)\]' "$nginx_dir/error.log" >"$tmp/nginx-errors"; then
+    say "note: nginx logged $(wc -l <"$tmp/nginx-errors") error line(s) in $nginx_dir/error.log, e.g.:"
+    head -n 5 "$tmp/nginx-errors"
+  fi
+fi
 
 # ---- judge the report ----------------------------------------------------------------------
 check=0

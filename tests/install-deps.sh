@@ -7,6 +7,8 @@ have_header cmocka.h 2>/dev/null || printf '#include <stdarg.h>\n#include <stdde
 command -v cc >/dev/null 2>&1 || missing="$missing build-essential"
 command -v clang >/dev/null 2>&1 || missing="$missing clang"
 python3 -c 'import ensurepip, venv' >/dev/null 2>&1 || missing="$missing python3-venv"
+# nginx for the reverse-proxy tests (make autobahn-nginx, test_nginx.py); Debian keeps it in /usr/sbin.
+command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || missing="$missing nginx"
 [ -z "$missing" ] && exit 0
 if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
     echo "installing:$missing"
