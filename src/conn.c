@@ -102,20 +102,27 @@ static bool flush(struct server *srv, struct conn *c)
 static bool send_scratch(struct server *srv, struct conn *c)
 {
     struct outq *q = &srv->scratch;
-    size_t sent = 0;
-    if (!buf_len(&q->bytes) && !q->nref)
+    size_t total = outq_len(q), sent = 0;
+    if (!total)
         return true;
     if (!buf_len(&c->out)) { /* else keep order behind output that is already waiting */
-        struct iovec iov[OUTQ_MAX_IOV];
-        int cnt = outq_iov(q, iov);
-        ssize_t n = cnt == 1 ? net_send(c->watch.fd, iov[0].iov_base, iov[0].iov_len)
-                             : net_sendv(c->watch.fd, iov, cnt);
+        ssize_t n;
+        if (!q->nref) {
+            n = net_send(c->watch.fd, buf_head(&q->bytes), total);
+        } else {
+            struct iovec iov[OUTQ_MAX_IOV];
+            n = net_sendv(c->watch.fd, iov, outq_iov(q, iov));
+        }
         if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK) {
             outq_clear(q);
             teardown(srv, c, strerror(errno));
             return false;
         }
         sent = n > 0 ? (size_t)n : 0;
+    }
+    if (sent == total) {
+        outq_clear(q);
+        return true;
     }
     if (!outq_move(q, sent, &c->out)) {
         teardown(srv, c, "out of memory");
