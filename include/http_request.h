@@ -38,6 +38,9 @@ int http_parse_request(const char *buf, size_t len, struct http_request *req);
 /* Case-insensitive comparison of a slice with a NUL-terminated lower-case string. */
 int http_slice_eq(struct http_slice s, const char *lower);
 
+/* True if the path of a request target (the part before any '?') is exactly path. */
+int http_target_is(struct http_slice target, const char *path);
+
 /* True if the comma-separated list in s contains token (case-insensitive). */
 int http_list_has_token(struct http_slice s, const char *lower_token);
 

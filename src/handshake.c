@@ -75,22 +75,13 @@ static int any_header_has_token(const struct http_request *req, const char *name
     return 0;
 }
 
-static int path_matches(struct http_slice target, const char *path)
-{
-    size_t plen = target.len;
-    const char *q = memchr(target.p, '?', target.len);
-    if (q)
-        plen = (size_t)(q - target.p);
-    return plen == strlen(path) && memcmp(target.p, path, plen) == 0;
-}
-
 void handshake_evaluate(const struct http_request *req, const char *ws_path, struct handshake *hs)
 {
     int n;
     const struct http_slice *v;
     if (req->minor_version < 1)
         return handshake_error(hs, 400, "WebSocket needs HTTP/1.1");
-    if (!path_matches(req->target, ws_path))
+    if (!http_target_is(req->target, ws_path))
         return handshake_error(hs, 404, "unknown path");
     if (req->method.len != 3 || memcmp(req->method.p, "GET", 3) != 0)
         return handshake_error(hs, 405, "method not allowed");

@@ -164,6 +164,13 @@ int http_slice_eq(struct http_slice s, const char *lower)
     return 1;
 }
 
+int http_target_is(struct http_slice target, const char *path)
+{
+    const char *q = memchr(target.p, '?', target.len);
+    size_t n = q ? (size_t)(q - target.p) : target.len;
+    return n == strlen(path) && memcmp(target.p, path, n) == 0;
+}
+
 int http_list_has_token(struct http_slice s, const char *lower_token)
 {
     const char *p = s.p, *end = s.p + s.len;
