@@ -10,9 +10,18 @@
 #include "frame.h"
 #include "outq.h"
 
+/* What the echo did, summed over every session that shares the limits (the server's metrics). */
+struct session_counts {
+    uint64_t messages_in;  /* data messages received whole and valid */
+    uint64_t messages_out; /* data messages echoed: their final frame queued */
+    uint64_t bytes_in;     /* payload bytes of data frames received while open */
+    uint64_t bytes_out;    /* payload bytes of data frames queued */
+};
+
 struct session_limits {
     uint64_t max_message;  /* bytes; larger messages fail with 1009 */
     uint32_t coalesce_max; /* single-frame messages up to this size are echoed as one frame */
+    struct session_counts *counts; /* where every session adds what it echoed; NULL: nowhere */
 };
 
 enum session_state {

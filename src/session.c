@@ -141,7 +141,7 @@ static bool take_payload(struct session *s, uint8_t *dst, const struct frame_res
  * fragment holds back a trailing incomplete code point, so every text fragment we send ends on
  * a code-point boundary. Returns an error reason (nothing appended), or NULL. */
 static const char *echo_chunk(struct session *s, const struct frame_result *r, bool fin,
-                              bool stream, struct buf *out)
+                              bool stream, struct buf *out, struct session_counts *k)
 {
     size_t total = s->held_len + r->len;
     size_t h = total < 126 ? 2 : total <= 0xFFFF ? 4 : 10;
@@ -169,6 +169,8 @@ static const char *echo_chunk(struct session *s, const struct frame_result *r, b
         memcpy(dst, hdr, h2);
         buf_commit(out, h2 + len);
         s->streamed = stream;
+        k->bytes_out += len;
+        k->messages_out += fin;
     }
     memcpy(s->held, rest, keep);
     s->held_len = (uint8_t)keep;
@@ -178,7 +180,8 @@ static const char *echo_chunk(struct session *s, const struct frame_result *r, b
 /* A whole frame with enough of its header in front of it in this chunk: unmask it where it lies,
  * write our header (4 bytes shorter than the client's: no mask key) over the end of the client's,
  * and send it from there. Returns an error reason (nothing queued), or NULL. */
-static const char *echo_in_place(struct session *s, const struct frame_result *r, struct outq *q)
+static const char *echo_in_place(struct session *s, const struct frame_result *r, struct outq *q,
+                                 struct session_counts *k)
 {
     if (!take_payload(s, r->data, r) || s->utf8_state != UTF8_ACCEPT)
         return err_utf8;
@@ -186,6 +189,8 @@ static const char *echo_in_place(struct session *s, const struct frame_result *r
     size_t h = frame_header_encode(hdr, true, s->msg_opcode, r->len);
     memcpy(r->data - h, hdr, h);
     outq_ref(q, r->data - h, h + r->len);
+    k->bytes_out += r->len;
+    k->messages_out++;
     return NULL;
 }
 
@@ -199,7 +204,7 @@ static bool can_echo_in_place(const struct frame_result *r, const uint8_t *base,
 /* Payload bytes of the current frame (base: the start of the chunk they are in). Returns an error
  * reason, or NULL. */
 static const char *on_payload(struct session *s, const struct frame_result *r, const uint8_t *base,
-                              struct outq *q)
+                              struct outq *q, struct session_counts *k)
 {
     struct buf *out = &q->bytes;
     uint8_t op = s->dec.opcode;
@@ -221,12 +226,13 @@ static const char *on_payload(struct session *s, const struct frame_result *r, c
         return NULL;
     }
 
+    k->bytes_in += r->len;
     /* Text is validated as bytes arrive, even mid-frame: invalid text fails at once. */
     bool last = r->end && s->dec.fin;
     const char *err = NULL;
     if (s->whole && r->end && buf_len(&s->hold) == 0) { /* the common case: the whole frame */
-        err = can_echo_in_place(r, base, q) ? echo_in_place(s, r, q)
-                                            : echo_chunk(s, r, true, false, out);
+        err = can_echo_in_place(r, base, q) ? echo_in_place(s, r, q, k)
+                                            : echo_chunk(s, r, true, false, out, k);
     } else if (s->whole) {
         uint8_t *dst = buf_reserve(&s->hold, r->len);
         if (!dst)
@@ -235,13 +241,17 @@ static const char *on_payload(struct session *s, const struct frame_result *r, c
             err = err_utf8;
         } else {
             buf_commit(&s->hold, r->len);
-            if (r->end && !emit(out, true, s->msg_opcode, buf_head(&s->hold), buf_len(&s->hold)))
+            if (r->end && !emit(out, true, s->msg_opcode, buf_head(&s->hold), buf_len(&s->hold))) {
                 err = err_oom;
+            } else if (r->end) {
+                k->bytes_out += buf_len(&s->hold);
+                k->messages_out++;
+            }
         }
         if (r->end || err)
             buf_free(&s->hold);
     } else if (r->len > 0 || last) {
-        err = echo_chunk(s, r, last, true, out);
+        err = echo_chunk(s, r, last, true, out, k);
     }
     if (err == err_utf8)
         fail(s, WS_CLOSE_INVALID_DATA, out);
@@ -249,8 +259,10 @@ static const char *on_payload(struct session *s, const struct frame_result *r, c
         s->state = SESSION_DONE; /* out of memory: nothing more can be queued */
     if (err)
         return err;
-    if (last)
+    if (last) {
         s->msg_opcode = 0;
+        k->messages_in++;
+    }
     return NULL;
 oom:
     s->state = SESSION_DONE;
@@ -262,6 +274,8 @@ size_t session_feed(struct session *s, const struct session_limits *lim, uint8_t
 {
     struct buf *out = &q->bytes;
     size_t pos = 0;
+    struct session_counts uncounted = { 0 };
+    struct session_counts *k = lim->counts ? lim->counts : &uncounted;
     *error = NULL;
     s->dec.keep_masked = true; /* payload is unmasked where it goes, in one pass */
     while (s->state != SESSION_DONE) {
@@ -280,7 +294,7 @@ size_t session_feed(struct session *s, const struct session_limits *lim, uint8_t
                 err = on_header(s, lim, r.len, out);
             break;
         case FRAME_PAYLOAD:
-            err = on_payload(s, &r, in, q);
+            err = on_payload(s, &r, in, q, k);
             break;
         }
         if (err) {

@@ -460,6 +460,82 @@ static void large_whole_text_frame_invalid_utf8_1007(void **state)
     buf_free(&wire);
 }
 
+/* ---- counting what the echo did (the server's metrics) ----------------------------------------- */
+
+/* Runs wire under every split with counts attached; every feeding must count the same. */
+static void check_counts(const struct buf *wire, uint32_t coalesce_max,
+                         const struct session_counts *want)
+{
+    for_each_split(sp, buf_len(wire)) {
+        struct session_counts got = { 0 };
+        const struct session_limits lim = { .max_message = 1 << 20, .coalesce_max = coalesce_max,
+                                            .counts = &got };
+        struct run r;
+        struct peer pr;
+        run_and_read(&r, &pr, &sp, wire, &lim);
+        split_assert_int(&sp, got.messages_in, want->messages_in);
+        split_assert_int(&sp, got.messages_out, want->messages_out);
+        split_assert_int(&sp, got.bytes_in, want->bytes_in);
+        split_assert_int(&sp, got.bytes_out, want->bytes_out);
+        run_end(&r, &pr);
+    }
+}
+
+/* A whole text frame, a streamed binary frame, a client-fragmented text message with a ping in
+ * the middle: three messages each way, payload bytes only (no headers, no control frames). */
+static void counts_messages_and_payload_bytes(void **state)
+{
+    (void)state;
+    uint8_t data[300];
+    for (size_t i = 0; i < sizeof data; i++)
+        data[i] = (uint8_t)(i * 7);
+    struct buf wire = { 0 };
+    put_str(&wire, true, WS_OP_TEXT, "first");
+    put_frame(&wire, true, WS_OP_BINARY, data, sizeof data); /* over coalesce_max: streamed */
+    put_frame(&wire, false, WS_OP_TEXT, KOSME, 4);
+    put_str(&wire, true, WS_OP_PING, "ping");
+    put_frame(&wire, true, WS_OP_CONT, KOSME + 4, 7);
+    const struct session_counts want = { .messages_in = 3, .messages_out = 3,
+                                         .bytes_in = 5 + 300 + 11, .bytes_out = 5 + 300 + 11 };
+    check_counts(&wire, 200, &want);
+    buf_free(&wire);
+}
+
+/* Whole frames fed in one read are echoed in place (by reference into the chunk); fed in pieces
+ * they are held or streamed. Every way counts the same. */
+static void counts_frames_echoed_in_place(void **state)
+{
+    (void)state;
+    static uint8_t data[OUTQ_REF_MIN + 1000];
+    for (size_t i = 0; i < sizeof data; i++)
+        data[i] = (uint8_t)(i * 13);
+    struct buf wire = { 0 };
+    put_frame(&wire, true, WS_OP_BINARY, data, sizeof data);
+    put_frame(&wire, true, WS_OP_TEXT, "x", 1);
+    put_frame(&wire, true, WS_OP_BINARY, data, OUTQ_REF_MIN);
+    const struct session_counts want = {
+        .messages_in = 3, .messages_out = 3,
+        .bytes_in = sizeof data + 1 + OUTQ_REF_MIN, .bytes_out = sizeof data + 1 + OUTQ_REF_MIN };
+    check_counts(&wire, 1 << 16, &want);
+    buf_free(&wire);
+}
+
+/* A message that fails UTF-8 was received but not echoed; a Close is not a data message. */
+static void counts_failed_message_as_received_only(void **state)
+{
+    (void)state;
+    struct buf wire = { 0 };
+    put_str(&wire, true, WS_OP_TEXT, "ok");
+    put_str(&wire, true, WS_OP_TEXT, "ab\xFF");
+    const struct session_counts want = { .messages_in = 1, .messages_out = 1,
+                                         .bytes_in = 2 + 3, .bytes_out = 2 };
+    check_counts(&wire, 1024, &want);
+    buf_free(&wire);
+    put_close(&wire, 1000, "bye");
+    check_counts(&wire, 1024, &(const struct session_counts){ 0 });
+    buf_free(&wire);
+}
+
 /* ---- streaming ---------------------------------------------------------------------------------- */
 
 /* A message the session streams: it must reach the client as one well-formed fragmented message
@@ -1096,6 +1172,9 @@ int main(void)
         cmocka_unit_test(large_frames_in_one_read_echoed_in_place),
         cmocka_unit_test(more_large_frames_than_references),
         cmocka_unit_test(large_whole_text_frame_invalid_utf8_1007),
+        cmocka_unit_test(counts_messages_and_payload_bytes),
+        cmocka_unit_test(counts_frames_echoed_in_place),
+        cmocka_unit_test(counts_failed_message_as_received_only),
         cmocka_unit_test(large_binary_frame_streams_as_fragments),
         cmocka_unit_test(large_64bit_frame_streams),
         cmocka_unit_test(large_text_frame_fragments_end_on_code_points),
