@@ -9,6 +9,7 @@
 #include "buf.h"
 #include "log.h"
 #include "loop.h"
+#include "metrics.h"
 #include "options.h"
 #include "outq.h"
 #include "session.h"
@@ -41,6 +42,7 @@ struct server {
     int64_t now_ms;
     bool stopping;
     int64_t stop_deadline_ms;
+    struct metrics metrics;    /* what /metrics shows */
 };
 
 /* Opens the listener and everything else; on error logs why and returns -1 (1 = port busy). */

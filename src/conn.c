@@ -36,6 +36,7 @@ struct conn {
     bool sending;            /* output pending: the timer is in the sending list */
     bool refused;            /* over --max-connections: being answered with 503 */
     bool paused_by_cap;      /* not read because of the global buffer cap */
+    bool upgraded;           /* answered 101: counted as open until teardown */
 };
 
 #define conn_of(ptr, member) ((struct conn *)(void *)((char *)(ptr) - offsetof(struct conn, member)))
@@ -66,6 +67,10 @@ static void teardown(struct server *srv, struct conn *c, const char *why)
         srv->paused_by_cap--;
     if (srv->paused_by_cap)
         srv->resume_scan = true;
+    if (c->upgraded) {
+        srv->metrics.open--;
+        metrics_count_close(&srv->metrics, c->session.close_code);
+    }
 }
 
 void conn_free_closed(struct server *srv)
@@ -244,6 +249,7 @@ static bool queue_response(struct server *srv, const struct handshake *hs)
 static void reject(struct server *srv, struct conn *c, struct handshake *hs)
 {
     log_info(&srv->log, "%s rejected with %d: %s", PEER(c), hs->status, hs->why);
+    metrics_count_rejection(&srv->metrics, hs->status);
     queue_response(srv, hs);
     buf_free(&c->in);
     finish(srv, c);
@@ -282,6 +288,9 @@ static void on_handshake_bytes(struct server *srv, struct conn *c, size_t n)
     if (!queue_response(srv, &hs))
         return teardown(srv, c, "out of memory");
     log_debug(&srv->log, "%s upgraded", PEER(c));
+    c->upgraded = true;
+    srv->metrics.open++;
+    srv->metrics.upgrades++;
     c->state = CONN_OPEN;
     timer_arm(&srv->open, &c->timer, srv->now_ms);
     /* Frames pipelined behind the request are not lost: the session takes them from wherever

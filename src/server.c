@@ -49,6 +49,7 @@ int server_init(struct server *srv, const struct options *opt)
     srv->log.level = (enum log_level)opt->log_level;
     srv->limits.max_message = opt->max_message;
     srv->limits.coalesce_max = opt->coalesce_max;
+    srv->limits.counts = &srv->metrics.echo;
     srv->listener.fd = srv->signals.fd = srv->spare_fd = -1;
     timer_list_init(&srv->handshaking, opt->handshake_timeout_ms);
     int64_t ping = opt->ping_interval_ms, idle = opt->idle_timeout_ms;
@@ -103,6 +104,7 @@ static void accept_clients(struct server *srv)
     for (int i = 0; i < 64; i++) {
         int fd = net_accept(srv->listener.fd);
         if (fd >= 0) {
+            srv->metrics.accepted++;
             conn_accept(srv, fd);
             continue;
         }
@@ -112,8 +114,10 @@ static void accept_clients(struct server *srv)
             log_warn(&srv->log, "out of file descriptors: refusing a connection");
             close(srv->spare_fd);
             fd = net_accept(srv->listener.fd);
-            if (fd >= 0)
+            if (fd >= 0) {
+                srv->metrics.accepted++;
                 close(fd);
+            }
             srv->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
             continue;
         }
