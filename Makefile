@@ -10,10 +10,10 @@ LDLIBS  := -lcrypto
 
 SERVER_SRCS := src/buf.c src/conn.c src/frame.c src/handshake.c src/http_request.c src/log.c \
                src/loop.c src/net.c src/options.c src/outq.c src/server.c src/session.c src/simd.c src/utf8.c \
-               src/metrics.c
+               src/metrics.c src/pages.c
 # The pure parts: no sockets, so unit tests and fuzzers link them directly.
 CORE_SRCS   := src/buf.c src/frame.c src/handshake.c src/http_request.c src/outq.c src/session.c src/simd.c \
-               src/utf8.c src/metrics.c
+               src/utf8.c src/metrics.c src/pages.c
 
 SHELL   := /bin/bash
 VENV    := build/venv
@@ -27,6 +27,9 @@ all: $(BUILD)/websock
 $(BUILD)/%.o: %.c $(wildcard include/*.h)
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(WARN) $(CFLAGS) -c -o $@ $<
+
+# The browser console is assembled into pages.o as it is (.incbin).
+$(BUILD)/src/pages.o: src/console.html
 
 $(BUILD)/websock: $(SERVER_SRCS:%.c=$(BUILD)/%.o) $(BUILD)/src/main.o
 	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
@@ -96,7 +99,8 @@ FUZZ_CFLAGS  := -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover
 # net.c; the others need only the pure parts.
 FUZZ_SRCS_conn := src/conn.c src/log.c src/options.c
 
-$(BUILD)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(CORE_SRCS) $(FUZZ_SRCS_conn) $(wildcard include/*.h)
+$(BUILD)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(CORE_SRCS) $(FUZZ_SRCS_conn) $(wildcard include/*.h) \
+                      src/console.html
 	@mkdir -p $(dir $@)
 	clang $(CPPFLAGS) $(WARN) $(FUZZ_CFLAGS) -o $@ $< $(CORE_SRCS) $(FUZZ_SRCS_$*) $(LDLIBS)
 

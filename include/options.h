@@ -2,6 +2,7 @@
 #ifndef WEBSOCK_OPTIONS_H
 #define WEBSOCK_OPTIONS_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 struct options {
@@ -20,6 +21,7 @@ struct options {
     uint64_t max_buffered;
     uint64_t max_connections;  /* 0: from the descriptor limit */
     int log_level;
+    bool console;              /* serve the browser console at / */
 };
 
 enum { OPTIONS_RUN, OPTIONS_EXIT_OK, OPTIONS_EXIT_USAGE };

@@ -13,6 +13,7 @@
 #include "handshake.h"
 #include "http_request.h"
 #include "net.h"
+#include "pages.h"
 
 enum conn_state {
     CONN_HANDSHAKE, /* reading the HTTP upgrade request */
@@ -255,6 +256,22 @@ static void reject(struct server *srv, struct conn *c, struct handshake *hs)
     finish(srv, c);
 }
 
+/* Answers a request for an operator page (console, /healthz, /metrics); then it closes. */
+static void serve_page(struct server *srv, struct conn *c, const struct http_request *req,
+                       enum page page)
+{
+    int status = page_respond(page, req, srv->opt.path, &srv->metrics, &srv->scratch.bytes);
+    if (status < 0)
+        return teardown(srv, c, "out of memory");
+    if (status != 200)
+        metrics_count_rejection(&srv->metrics, status);
+    log_debug(&srv->log, "%s %.*s %.*s: %d", PEER(c), (int)req->method.len, req->method.p,
+              (int)req->target.len, req->target.p, status);
+    buf_free(&c->in);
+    finish(srv, c);
+    send_scratch(srv, c);
+}
+
 static void on_handshake_bytes(struct server *srv, struct conn *c, size_t n)
 {
     char *data = (char *)srv->rbuf;
@@ -267,6 +284,7 @@ static void on_handshake_bytes(struct server *srv, struct conn *c, size_t n)
     }
     struct http_request req;
     struct handshake hs;
+    enum page page;
     int rc = http_parse_request(data, len, &req);
     if (rc == HTTP_INCOMPLETE && len < srv->opt.max_header_bytes) {
         if (data == (char *)srv->rbuf && !buf_append(&c->in, srv->rbuf, n))
@@ -277,6 +295,8 @@ static void on_handshake_bytes(struct server *srv, struct conn *c, size_t n)
         handshake_error(&hs, 400, "malformed HTTP request");
     else if (rc < 0 || (size_t)rc > srv->opt.max_header_bytes)
         handshake_error(&hs, 431, "request header fields too large");
+    else if ((page = page_route(&req, srv->opt.path, srv->opt.console)) != PAGE_NONE)
+        return serve_page(srv, c, &req, page);
     else
         handshake_evaluate(&req, srv->opt.path, &hs);
 

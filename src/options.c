@@ -38,6 +38,7 @@ static void usage(FILE *f)
             "  --max-buffered BYTES  cap on bytes buffered across all connections; above it\n"
             "                        clients holding buffers are not read (default %uM)\n"
             "  --log-level LEVEL     error, warn, info or debug (default info)\n"
+            "  --no-page             do not serve the browser console at / (then 404)\n"
             "  --help                show this help\n"
             "  --version             show the version\n"
             "\n"
@@ -100,10 +101,11 @@ int options_parse(int argc, char **argv, struct options *o)
         .max_buffered = DEFAULT_MAX_BUFFERED,
         .max_connections = DEFAULT_MAX_CONNECTIONS,
         .log_level = LOG_INFO,
+        .console = true,
     };
     enum { O_PORT = 256, O_BIND, O_PATH, O_MAX_MESSAGE, O_COALESCE, O_MAX_HEADER, O_HIGH_WATER,
            O_HS_TIMEOUT, O_CLOSE_TIMEOUT, O_SEND_TIMEOUT, O_PING_INTERVAL, O_IDLE_TIMEOUT,
-           O_MAX_CONNECTIONS, O_MAX_BUFFERED, O_LOG_LEVEL, O_HELP, O_VERSION };
+           O_MAX_CONNECTIONS, O_MAX_BUFFERED, O_LOG_LEVEL, O_HELP, O_VERSION, O_NO_PAGE };
     static const struct option longopts[] = {
         { "port", required_argument, NULL, O_PORT },
         { "bind", required_argument, NULL, O_BIND },
@@ -122,6 +124,7 @@ int options_parse(int argc, char **argv, struct options *o)
         { "log-level", required_argument, NULL, O_LOG_LEVEL },
         { "help", no_argument, NULL, O_HELP },
         { "version", no_argument, NULL, O_VERSION },
+        { "no-page", no_argument, NULL, O_NO_PAGE },
         { 0 },
     };
     opterr = 0;
@@ -201,6 +204,9 @@ int options_parse(int argc, char **argv, struct options *o)
         case O_LOG_LEVEL:
             if ((o->log_level = log_level_parse(optarg)) < 0)
                 return bad_value(name, optarg, "error, warn, info or debug");
+            break;
+        case O_NO_PAGE:
+            o->console = false;
             break;
         case O_HELP:
             usage(stdout);

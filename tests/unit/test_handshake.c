@@ -146,11 +146,14 @@ static void valid_upgrade_101(void **state)
     assert_string_equal(hs.accept, RFC_ACCEPT);
 }
 
+/* handshake_evaluate knows only the WebSocket path: the server routes the operator pages (/,
+ * /healthz, /metrics) before it asks (see test_pages.c), so here they are unknown paths too. */
 static void wrong_path_404(void **state)
 {
     (void)state;
     static const struct status_case cases[] = {
         { "root", "GET / HTTP/1.1\r\n" UPGRADE_HEADERS END, 404 },
+        { "healthz", "GET /healthz HTTP/1.1\r\n" UPGRADE_HEADERS END, 404 },
         { "trailing slash", "GET /ws/ HTTP/1.1\r\n" UPGRADE_HEADERS END, 404 },
         { "longer name", "GET /wss HTTP/1.1\r\n" UPGRADE_HEADERS END, 404 },
         { "prefix only", "GET /w HTTP/1.1\r\n" UPGRADE_HEADERS END, 404 },
