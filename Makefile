@@ -20,7 +20,7 @@ VENV    := build/venv
 PY      := $(VENV)/bin/python
 
 .PHONY: all run check deps build-clang bench bench-micro bench-instr test-unit test-blackbox autobahn autobahn-nginx test-asan test-valgrind fuzz \
-        fuzz-check clean
+        fuzz-check clean test-browser browser-deps
 
 all: $(BUILD)/websock
 
@@ -63,6 +63,24 @@ test-blackbox: deps $(BUILD)/websock $(VENV)/.installed
 test-interop: deps $(BUILD)/websock $(VENV)/.installed
 	tests/interop/build.sh $(BUILD)/interop
 	WEBSOCK_BIN=$(BUILD)/websock INTEROP_DIR=$(BUILD)/interop $(PY) -m pytest -q tests/interop
+
+# The browser console in a real headless Chromium (Debian's), driven by playwright-core from npm
+# (pinned by tests/browser/package-lock.json, installed under build/). Writes a screenshot to
+# $(BUILD)/artifacts/console.png.
+BROWSER_DIR := $(BUILD)/browser
+$(BROWSER_DIR)/.installed: tests/browser/package.json tests/browser/package-lock.json | browser-deps
+	@mkdir -p $(BROWSER_DIR)
+	cp tests/browser/package.json tests/browser/package-lock.json $(BROWSER_DIR)/
+	cd $(BROWSER_DIR) && npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+browser-deps:
+	@sh tests/install-deps.sh browser
+
+test-browser: deps browser-deps $(BUILD)/websock $(BROWSER_DIR)/.installed
+	@mkdir -p $(BUILD)/artifacts
+	WEBSOCK_BIN=$(BUILD)/websock PLAYWRIGHT_DIR=$(BROWSER_DIR) ARTIFACT_DIR=$(BUILD)/artifacts \
+	  node --test --test-reporter=spec tests/browser/console.test.mjs
 
 AUTOBAHN_REPORTS ?= reports
 autobahn: deps $(BUILD)/websock
@@ -161,7 +179,8 @@ bench-instr: deps $(BUILD)/websock
 	$(MAKE) -C bench
 	bench/report/instr.sh $(BUILD)/websock
 
-check: all build-clang test-unit test-blackbox test-interop autobahn autobahn-nginx test-asan test-valgrind fuzz-check
+check: all build-clang test-unit test-blackbox test-browser test-interop autobahn autobahn-nginx test-asan \
+       test-valgrind fuzz-check
 	@echo "make check: all tests passed"
 
 # Installs what a fresh Debian machine lacks (as root), or says exactly what is missing.

@@ -1,5 +1,6 @@
 #!/bin/sh
-# Checks the build and test prerequisites and installs missing Debian packages when run as root.
+# Checks the build and test prerequisites (with "browser": also those of make test-browser)
+# and installs missing Debian packages when run as root.
 missing=""
 have_header() { printf '#include <%s>\n' "$1" | ${CC:-cc} -E -x c - >/dev/null 2>&1; }
 have_header openssl/evp.h || missing="$missing libssl-dev"
@@ -9,6 +10,11 @@ command -v clang >/dev/null 2>&1 || missing="$missing clang"
 python3 -c 'import ensurepip, venv' >/dev/null 2>&1 || missing="$missing python3-venv"
 # nginx for the reverse-proxy tests (make autobahn-nginx, test_nginx.py); Debian keeps it in /usr/sbin.
 command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || missing="$missing nginx"
+if [ "$1" = browser ]; then # make test-browser: Debian's Chromium driven from Node.js
+    command -v chromium >/dev/null 2>&1 || missing="$missing chromium"
+    command -v node >/dev/null 2>&1 || missing="$missing nodejs"
+    command -v npm >/dev/null 2>&1 || missing="$missing npm"
+fi
 [ -z "$missing" ] && exit 0
 if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
     echo "installing:$missing"
