@@ -27,6 +27,7 @@ enum conn_state {
 struct conn {
     struct io_watch watch;
     uint8_t state;
+    bool upgraded;           /* answered 101: counted as open until teardown */
     struct timer_link timer; /* in the server list that matches the state */
     struct buf out;          /* output the socket did not take yet */
     struct buf in;           /* an incomplete request head */
@@ -37,7 +38,6 @@ struct conn {
     bool sending;            /* output pending: the timer is in the sending list */
     bool refused;            /* over --max-connections: being answered with 503 */
     bool paused_by_cap;      /* not read because of the global buffer cap */
-    bool upgraded;           /* answered 101: counted as open until teardown */
 };
 
 #define conn_of(ptr, member) ((struct conn *)(void *)((char *)(ptr) - offsetof(struct conn, member)))
