@@ -20,6 +20,7 @@ struct options {
     uint64_t max_buffered;
     uint64_t max_connections;  /* 0: from the descriptor limit */
     int log_level;
+    const char *unix_path;     /* non-NULL: listen on this Unix socket instead of TCP */
 };
 
 enum { OPTIONS_RUN, OPTIONS_EXIT_OK, OPTIONS_EXIT_USAGE };

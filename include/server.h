@@ -40,7 +40,9 @@ struct server {
     int64_t now_ms;
     bool stopping;
     int64_t stop_deadline_ms;
+    bool owns_unix_path;       /* created opt.unix_path, so removes it at exit */
 };
+
 
 /* Opens the listener and everything else; on error logs why and returns -1 (1 = port busy). */
 int server_init(struct server *srv, const struct options *opt);

@@ -42,6 +42,21 @@ static uint64_t connection_limit(struct server *srv)
     return want;
 }
 
+static int open_listener(struct server *srv, const struct options *opt)
+{
+    char err[256];
+    if (opt->unix_path)
+        srv->listener.fd = net_listen_unix(opt->unix_path, err, sizeof err);
+    else
+        srv->listener.fd = net_listen(opt->bind, opt->port, err, sizeof err);
+    if (srv->listener.fd < 0) {
+        log_error(&srv->log, "%s", err);
+        return errno == EADDRINUSE ? 1 : -1;
+    }
+    srv->owns_unix_path = opt->unix_path != NULL;
+    return 0;
+}
+
 int server_init(struct server *srv, const struct options *opt)
 {
     memset(srv, 0, sizeof *srv);
@@ -58,12 +73,9 @@ int server_init(struct server *srv, const struct options *opt)
     srv->now_ms = monotonic_ms();
 
     srv->max_conns = connection_limit(srv);
-    char err[256];
-    srv->listener.fd = net_listen(opt->bind, opt->port, err, sizeof err);
-    if (srv->listener.fd < 0) {
-        log_error(&srv->log, "%s", err);
-        return errno == EADDRINUSE ? 1 : -1;
-    }
+    int rc = open_listener(srv, opt);
+    if (rc)
+        return rc;
     srv->signals.fd = net_signalfd();
     srv->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
     srv->loop = loop_create();
@@ -78,8 +90,12 @@ int server_init(struct server *srv, const struct options *opt)
      * shows in the idle footprint instead of surprising the first client. */
     char warm[WS_ACCEPT_LEN + 1];
     ws_accept_key("warm-up", 7, warm);
-    log_info(&srv->log, "websock %s listening on %s port %d, path %s", WEBSOCK_VERSION,
-             opt->bind ? opt->bind : "all addresses", opt->port, opt->path);
+    if (opt->unix_path)
+        log_info(&srv->log, "websock %s listening on Unix socket %s, path %s", WEBSOCK_VERSION,
+                 opt->unix_path, opt->path);
+    else
+        log_info(&srv->log, "websock %s listening on %s port %d, path %s", WEBSOCK_VERSION,
+                 opt->bind ? opt->bind : "all addresses", opt->port, opt->path);
     return 0;
 }
 
@@ -89,6 +105,8 @@ void server_destroy(struct server *srv)
     loop_destroy(srv->loop);
     if (srv->listener.fd >= 0)
         close(srv->listener.fd);
+    if (srv->owns_unix_path)
+        unlink(srv->opt.unix_path);
     if (srv->signals.fd >= 0)
         close(srv->signals.fd);
     if (srv->spare_fd >= 0)
