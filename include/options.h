@@ -20,6 +20,7 @@ struct options {
     uint64_t max_buffered;
     uint64_t max_connections;  /* 0: from the descriptor limit */
     int log_level;
+    int workers;               /* 1: one process, no fork; N > 1: a supervisor and N workers */
     const char *unix_path;     /* non-NULL: listen on this Unix socket instead of TCP */
 };
 

@@ -43,9 +43,15 @@ struct server {
     bool owns_unix_path;       /* created opt.unix_path, so removes it at exit */
 };
 
+/* What a worker process gets from the supervisor (--workers N > 1). */
+struct worker_ctx {
+    int listen_fd;             /* opened by the supervisor, shared with it */
+    int index;                 /* 1..N */
+};
 
-/* Opens the listener and everything else; on error logs why and returns -1 (1 = port busy). */
-int server_init(struct server *srv, const struct options *opt);
+/* Opens the listener (or takes the worker's) and everything else. On error logs why and
+ * returns -1 (1 = port busy). worker is NULL for the single-process server. */
+int server_init(struct server *srv, const struct options *opt, const struct worker_ctx *worker);
 /* Runs until SIGTERM/SIGINT and a graceful drain. Returns the exit status. */
 int server_run(struct server *srv);
 void server_destroy(struct server *srv);

@@ -17,6 +17,8 @@
 
 enum {
     LISTEN_DUAL_STACK = 1, /* an IPv6 wildcard that takes IPv4 too, whatever the sysctl says */
+    LISTEN_REUSEPORT = 2,  /* one of a group of sockets sharing the address (--workers) */
+    LISTEN_BIND_ONLY = 4,  /* a probe: bind to see whether the address is free, no listen */
 };
 
 static int listen_on(const struct addrinfo *ai, int flags, char *err, size_t errlen,
@@ -29,9 +31,12 @@ static int listen_on(const struct addrinfo *ai, int flags, char *err, size_t err
     }
     int one = 1, zero = 0;
     setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    if (flags & LISTEN_REUSEPORT)
+        setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
     if ((flags & LISTEN_DUAL_STACK) && ai->ai_family == AF_INET6)
         setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &zero, sizeof zero);
-    if (bind(fd, ai->ai_addr, ai->ai_addrlen) < 0 || listen(fd, SOMAXCONN) < 0) {
+    if (bind(fd, ai->ai_addr, ai->ai_addrlen) < 0 ||
+        (!(flags & LISTEN_BIND_ONLY) && listen(fd, SOMAXCONN) < 0)) {
         int e = errno;
         snprintf(err, errlen, "cannot listen on %s port %d: %s%s", shown, port, strerror(e),
                  e == EADDRINUSE ? " (is another server running?)" : "");
@@ -70,6 +75,28 @@ static int open_tcp(const char *bind_addr, int port, int flags, char *err, size_
 int net_listen(const char *bind_addr, int port, char *err, size_t errlen)
 {
     return open_tcp(bind_addr, port, 0, err, errlen);
+}
+
+int net_listen_shared(const char *bind_addr, int port, int n, int *fds, char *err,
+                      size_t errlen)
+{
+    /* SO_REUSEPORT would let this group join another process's group on the same port (of the
+     * same user) and silently split its traffic; a plain bind first fails on any listener. */
+    int probe = open_tcp(bind_addr, port, LISTEN_BIND_ONLY, err, errlen);
+    if (probe < 0)
+        return -1;
+    close(probe);
+    for (int i = 0; i < n; i++) {
+        fds[i] = open_tcp(bind_addr, port, LISTEN_REUSEPORT, err, errlen);
+        if (fds[i] < 0) {
+            int e = errno;
+            while (i-- > 0)
+                close(fds[i]);
+            errno = e;
+            return -1;
+        }
+    }
+    return 0;
 }
 
 /* A socket file left by a server that is gone: nothing accepts a connection on it. */

@@ -39,6 +39,8 @@ static void usage(FILE *f)
             "  --max-buffered BYTES  cap on bytes buffered across all connections; above it\n"
             "                        clients holding buffers are not read (default %uM)\n"
             "  --log-level LEVEL     error, warn, info or debug (default info)\n"
+            "  --workers N           N > 1: N worker processes share the port (SO_REUSEPORT),\n"
+            "                        restarted if they die (default %d: one process)\n"
             "  --unix PATH           listen on this Unix domain socket instead of TCP\n"
             "  --help                show this help\n"
             "  --version             show the version\n"
@@ -48,7 +50,7 @@ static void usage(FILE *f)
             DEFAULT_MAX_HEADER_BYTES >> 10, DEFAULT_OUTPUT_HIGH_WATER >> 10,
             DEFAULT_HANDSHAKE_TIMEOUT_MS, DEFAULT_CLOSE_TIMEOUT_MS, DEFAULT_SEND_TIMEOUT_MS,
             DEFAULT_PING_INTERVAL_MS, DEFAULT_IDLE_TIMEOUT_MS, FD_RESERVE,
-            DEFAULT_MAX_BUFFERED >> 20);
+            DEFAULT_MAX_BUFFERED >> 20, DEFAULT_WORKERS);
 }
 
 static int bad_value(const char *flag, const char *value, const char *expected)
@@ -102,11 +104,12 @@ int options_parse(int argc, char **argv, struct options *o)
         .max_buffered = DEFAULT_MAX_BUFFERED,
         .max_connections = DEFAULT_MAX_CONNECTIONS,
         .log_level = LOG_INFO,
+        .workers = DEFAULT_WORKERS,
     };
     enum { O_PORT = 256, O_BIND, O_PATH, O_MAX_MESSAGE, O_COALESCE, O_MAX_HEADER, O_HIGH_WATER,
            O_HS_TIMEOUT, O_CLOSE_TIMEOUT, O_SEND_TIMEOUT, O_PING_INTERVAL, O_IDLE_TIMEOUT,
            O_MAX_CONNECTIONS, O_MAX_BUFFERED, O_LOG_LEVEL, O_HELP, O_VERSION,
-           O_UNIX };
+           O_WORKERS, O_UNIX };
     static const struct option longopts[] = {
         { "port", required_argument, NULL, O_PORT },
         { "bind", required_argument, NULL, O_BIND },
@@ -125,6 +128,7 @@ int options_parse(int argc, char **argv, struct options *o)
         { "log-level", required_argument, NULL, O_LOG_LEVEL },
         { "help", no_argument, NULL, O_HELP },
         { "version", no_argument, NULL, O_VERSION },
+        { "workers", required_argument, NULL, O_WORKERS },
         { "unix", required_argument, NULL, O_UNIX },
         { 0 },
     };
@@ -208,6 +212,11 @@ int options_parse(int argc, char **argv, struct options *o)
         case O_LOG_LEVEL:
             if ((o->log_level = log_level_parse(optarg)) < 0)
                 return bad_value(name, optarg, "error, warn, info or debug");
+            break;
+        case O_WORKERS:
+            if (parse_size(optarg, 1, MAX_WORKERS, &v) || strpbrk(optarg, "KMGkmg"))
+                return bad_value(name, optarg, "a number of worker processes (1 to 1024)");
+            o->workers = (int)v;
             break;
         case O_UNIX:
             if (!optarg[0] || strlen(optarg) >= sizeof(((struct sockaddr_un *)0)->sun_path))

@@ -57,7 +57,7 @@ static int open_listener(struct server *srv, const struct options *opt)
     return 0;
 }
 
-int server_init(struct server *srv, const struct options *opt)
+int server_init(struct server *srv, const struct options *opt, const struct worker_ctx *worker)
 {
     memset(srv, 0, sizeof *srv);
     srv->opt = *opt;
@@ -72,10 +72,17 @@ int server_init(struct server *srv, const struct options *opt)
     timer_list_init(&srv->closing, opt->close_timeout_ms);
     srv->now_ms = monotonic_ms();
 
+    if (worker)
+        srv->log.pid = (int)getpid();
+
     srv->max_conns = connection_limit(srv);
-    int rc = open_listener(srv, opt);
-    if (rc)
-        return rc;
+    if (worker) {
+        srv->listener.fd = worker->listen_fd;
+    } else {
+        int rc = open_listener(srv, opt);
+        if (rc)
+            return rc;
+    }
     srv->signals.fd = net_signalfd();
     srv->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
     srv->loop = loop_create();
@@ -96,6 +103,8 @@ int server_init(struct server *srv, const struct options *opt)
     else
         log_info(&srv->log, "websock %s listening on %s port %d, path %s", WEBSOCK_VERSION,
                  opt->bind ? opt->bind : "all addresses", opt->port, opt->path);
+    if (worker)
+        log_info(&srv->log, "worker %d of %d running", worker->index, opt->workers);
     return 0;
 }
 

@@ -71,6 +71,18 @@ def test_a_file_that_is_not_a_socket_is_left_alone(tmp_path):
     assert path.read_text() == "precious"
 
 
+def test_unix_socket_with_workers(daemon, tmp_path):
+    path = str(tmp_path / "websock.sock")
+    d = daemon("--unix", path, "--workers", "2", tcp=False, unix=path)
+    d.wait_workers(2)
+    clients = [unix_client(path) for _ in range(8)]
+    for c in clients:
+        echo_once(c)
+        c.close()
+    assert d.terminate() == 0
+    assert not os.path.exists(path), "the supervisor must remove the socket file"
+
+
 @pytest.mark.parametrize("args", [["--unix", "/tmp/x.sock", "--port", "9000"],
                                   ["--bind", "127.0.0.1", "--unix", "/tmp/x.sock"],
                                   ["--unix", ""], ["--unix", "/" + "x" * 110]],
