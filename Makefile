@@ -9,7 +9,7 @@ CPPFLAGS += -Iinclude -D_GNU_SOURCE
 LDLIBS  := -lcrypto
 
 SERVER_SRCS := src/buf.c src/conn.c src/frame.c src/handshake.c src/http_request.c src/log.c \
-               src/loop.c src/net.c src/options.c src/server.c src/session.c src/simd.c \
+               src/loop.c src/net.c src/notify.c src/options.c src/server.c src/session.c src/simd.c \
                src/supervisor.c src/utf8.c
 # The pure parts: no sockets, so unit tests and fuzzers link them directly.
 CORE_SRCS   := src/buf.c src/frame.c src/handshake.c src/http_request.c src/session.c src/simd.c \

@@ -49,8 +49,9 @@ struct worker_ctx {
     int index;                 /* 1..N */
 };
 
-/* Opens the listener (or takes the worker's) and everything else. On error logs why and
- * returns -1 (1 = port busy). worker is NULL for the single-process server. */
+/* Opens the listener (or takes the worker's) and everything else; tells a service manager
+ * that asked ($NOTIFY_SOCKET) that it is ready. On error logs why and returns -1 (1 = port
+ * busy). worker is NULL for the single-process server. */
 int server_init(struct server *srv, const struct options *opt, const struct worker_ctx *worker);
 /* Runs until SIGTERM/SIGINT and a graceful drain. Returns the exit status. */
 int server_run(struct server *srv);

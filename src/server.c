@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
@@ -13,6 +14,7 @@
 #include "defaults.h"
 #include "handshake.h"
 #include "net.h"
+#include "notify.h"
 
 static int64_t monotonic_ms(void)
 {
@@ -40,6 +42,15 @@ static uint64_t connection_limit(struct server *srv)
         log_warn(&srv->log, "--max-connections %llu is above what the descriptor limit %llu allows",
                  (unsigned long long)want, (unsigned long long)fds);
     return want;
+}
+
+/* Tells systemd (Type=notify) that the listener accepts connections. */
+static void announce_ready(struct server *srv)
+{
+    char state[64];
+    snprintf(state, sizeof state, "READY=1\nMAINPID=%d", (int)getpid());
+    if (notify_service_manager(state) < 0)
+        log_warn(&srv->log, "cannot notify the service manager: %s", strerror(errno));
 }
 
 static int open_listener(struct server *srv, const struct options *opt)
@@ -105,6 +116,8 @@ int server_init(struct server *srv, const struct options *opt, const struct work
                  opt->bind ? opt->bind : "all addresses", opt->port, opt->path);
     if (worker)
         log_info(&srv->log, "worker %d of %d running", worker->index, opt->workers);
+    else
+        announce_ready(srv);
     return 0;
 }
 
@@ -163,6 +176,8 @@ static void begin_stop(struct server *srv)
     log_info(&srv->log, "shutting down: closing %llu connection(s) with 1001",
              (unsigned long long)srv->conn_count);
     srv->stopping = true;
+    /* systemd then knows the exit that follows is not a crash. */
+    notify_service_manager("STOPPING=1");
     srv->stop_deadline_ms = srv->now_ms + DEFAULT_SHUTDOWN_TIMEOUT_MS;
     loop_set(srv->loop, &srv->listener, 0);
     close(srv->listener.fd);

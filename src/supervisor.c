@@ -14,6 +14,7 @@
 #include "defaults.h"
 #include "log.h"
 #include "net.h"
+#include "notify.h"
 
 struct worker_slot {
     pid_t pid;              /* 0: not running */
@@ -94,6 +95,8 @@ static void become_worker(struct supervisor *sv, int i, struct worker_ctx *worke
     /* Its own process group: a Ctrl-C at the terminal reaches the supervisor alone, which
      * passes one SIGTERM on (a second signal would make the worker drop its clients). */
     setpgid(0, 0);
+    /* Only the main process talks to the service manager. */
+    unsetenv("NOTIFY_SOCKET");
     /* SIGTERM and SIGINT stay blocked: the server's signalfd picks up any already pending. */
     sigset_t chld;
     sigemptyset(&chld);
@@ -202,6 +205,7 @@ static void on_stop_signal(struct supervisor *sv, int sig, int64_t now)
     } else {
         log_info(&sv->log, "%s: stopping %d worker(s)", strsignal(sig), running(sv));
         sv->stopping = true;
+        notify_service_manager("STOPPING=1");
         /* The port stops taking connections once the workers close their copies too. */
         close_listeners(sv, -1);
         sv->kill_at_ms = now + DEFAULT_SHUTDOWN_TIMEOUT_MS + WORKER_STOP_GRACE_MS;
@@ -231,6 +235,11 @@ static int supervise(struct supervisor *sv, struct worker_ctx *worker)
     for (int i = 0; i < sv->n; i++)
         if (start_worker(sv, i, monotonic_ms(), worker) == SUPERVISOR_IN_WORKER)
             return SUPERVISOR_IN_WORKER;
+    /* The listeners were open before the first fork: connections queue from now on. */
+    char state[64];
+    snprintf(state, sizeof state, "READY=1\nMAINPID=%d", (int)sv->pid);
+    if (notify_service_manager(state) < 0)
+        log_warn(&sv->log, "cannot notify the service manager: %s", strerror(errno));
 
     while (!sv->stopping || running(sv)) {
         int64_t now = monotonic_ms();
