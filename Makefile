@@ -19,7 +19,7 @@ SHELL   := /bin/bash
 VENV    := build/venv
 PY      := $(VENV)/bin/python
 
-.PHONY: all run check deps build-clang bench bench-micro bench-instr test-unit test-blackbox autobahn test-asan test-valgrind fuzz \
+.PHONY: all run check deps install uninstall build-clang bench bench-micro bench-instr test-unit test-blackbox autobahn test-asan test-valgrind fuzz \
         fuzz-check clean
 
 all: $(BUILD)/websock
@@ -142,6 +142,28 @@ bench: deps $(BUILD)/websock $(BUILD)/bench/micro $(BENCH_VENV)/.installed
 bench-instr: deps $(BUILD)/websock
 	$(MAKE) -C bench
 	bench/report/instr.sh $(BUILD)/websock
+
+# ---- install ----------------------------------------------------------------------------------
+
+# bin/websock, share/man/man1/websock.1 and lib/systemd/system/websock.service under PREFIX
+# (for /usr/local, a directory systemd searches), the unit's ExecStart pointing at the
+# installed binary; DESTDIR stages the tree elsewhere without changing those paths.
+PREFIX  ?= /usr/local
+DESTDIR ?=
+INSTALL_DIRS := $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/man/man1 \
+                $(DESTDIR)$(PREFIX)/lib/systemd/system
+
+install: $(BUILD)/websock
+	install -d $(INSTALL_DIRS)
+	install -m 755 $(BUILD)/websock $(DESTDIR)$(PREFIX)/bin/websock
+	install -m 644 doc/websock.1 $(DESTDIR)$(PREFIX)/share/man/man1/websock.1
+	sed 's|/usr/local/bin/websock|$(PREFIX)/bin/websock|g' deploy/websock.service \
+	  > $(BUILD)/websock.service
+	install -m 644 $(BUILD)/websock.service $(DESTDIR)$(PREFIX)/lib/systemd/system/websock.service
+
+uninstall:
+	rm -f $(DESTDIR)$(PREFIX)/bin/websock $(DESTDIR)$(PREFIX)/share/man/man1/websock.1 \
+	  $(DESTDIR)$(PREFIX)/lib/systemd/system/websock.service
 
 check: all build-clang test-unit test-blackbox autobahn test-asan test-valgrind fuzz-check
 	@echo "make check: all tests passed"

@@ -7,6 +7,9 @@ have_header cmocka.h 2>/dev/null || printf '#include <stdarg.h>\n#include <stdde
 command -v cc >/dev/null 2>&1 || missing="$missing build-essential"
 command -v clang >/dev/null 2>&1 || missing="$missing clang"
 python3 -c 'import ensurepip, venv' >/dev/null 2>&1 || missing="$missing python3-venv"
+# The man page test renders doc/websock.1 with man(1), which runs groff's nroff.
+command -v man >/dev/null 2>&1 || missing="$missing man-db"
+command -v nroff >/dev/null 2>&1 || missing="$missing groff-base"
 [ -z "$missing" ] && exit 0
 if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
     echo "installing:$missing"
