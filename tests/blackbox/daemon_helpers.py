@@ -176,6 +176,23 @@ def has_ipv6_loopback() -> bool:
         return False
 
 
+def run_to_exit(args: list[str], env: dict | None = None,
+                timeout: float = 10.0) -> subprocess.CompletedProcess:
+    """Runs websock where it must refuse to start; fails clearly (not with a timeout
+    traceback) if it keeps running instead."""
+    proc = subprocess.Popen([require_binary(), *args], stdin=subprocess.DEVNULL,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env=_environment(env))
+    try:
+        out, err = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.terminate()
+        out, err = proc.communicate(timeout=STOP_TIMEOUT)
+        pytest.fail(f"websock {' '.join(args)} kept running instead of refusing to start; "
+                    f"stderr:\n{err[-2000:]}", pytrace=False)
+    return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
+
+
 def _environment(extra: dict | None) -> dict:
     """The test's environment, without a service manager's NOTIFY_SOCKET unless given."""
     env = {k: v for k, v in os.environ.items() if k != "NOTIFY_SOCKET"}

@@ -4,12 +4,12 @@ dual-stack listener that takes IPv4 and IPv6 clients on one socket."""
 import os
 import socket
 import stat
-import subprocess
 
 import pytest
 
-from conftest import IO_TIMEOUT, raw_upgrade, require_binary, run_cli
-from daemon_helpers import daemon, echo_once, has_ipv6_loopback, tcp_client  # noqa: F401
+from conftest import IO_TIMEOUT, raw_upgrade, run_cli
+from daemon_helpers import (daemon, echo_once, has_ipv6_loopback,  # noqa: F401 (fixture)
+                            run_to_exit, tcp_client)
 
 
 def unix_client(path: str) -> socket.socket:
@@ -52,8 +52,7 @@ def test_a_live_socket_is_not_taken_over(tmp_path):
     with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as other:
         other.bind(path)
         other.listen()
-        r = subprocess.run([require_binary(), "--unix", path], capture_output=True,
-                           text=True, timeout=10, stdin=subprocess.DEVNULL)
+        r = run_to_exit(["--unix", path])
         assert r.returncode == 1, r
         assert "in use" in r.stderr, r.stderr
         with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as probe:

@@ -7,12 +7,11 @@ import os
 import signal
 import socket
 import struct
-import subprocess
 
 import pytest
 
-from conftest import IO_TIMEOUT, require_binary
-from daemon_helpers import daemon, echo_once, tcp_client  # noqa: F401 (fixture)
+from conftest import IO_TIMEOUT
+from daemon_helpers import daemon, echo_once, run_to_exit, tcp_client  # noqa: F401 (fixture)
 
 
 class Manager:
@@ -81,11 +80,9 @@ def test_no_ready_when_the_port_cannot_be_opened(manager, workers):
     with socket.socket() as blocker:
         blocker.bind(("127.0.0.1", 0))
         blocker.listen()
-        r = subprocess.run([require_binary(), "--bind", "127.0.0.1", "--workers", workers,
-                            "--port", str(blocker.getsockname()[1])],
-                           env={**os.environ, "NOTIFY_SOCKET": manager.address},
-                           capture_output=True, text=True, timeout=10,
-                           stdin=subprocess.DEVNULL)
+        r = run_to_exit(["--bind", "127.0.0.1", "--workers", workers,
+                         "--port", str(blocker.getsockname()[1])],
+                        env={"NOTIFY_SOCKET": manager.address})
     assert r.returncode == 1, r
     manager.assert_silent(0.2)
 

@@ -6,15 +6,13 @@ import os
 import re
 import signal
 import socket
-import subprocess
 import time
 
 import pytest
 
-from conftest import (IO_TIMEOUT, WRAPPER, expect_close, raw_upgrade, require_binary,
-                      run_cli)
+from conftest import WRAPPER, expect_close, run_cli
 from daemon_helpers import (alive, client_ports, daemon, echo_once,  # noqa: F401 (fixture)
-                            established, socket_inodes, tcp_client)
+                            run_to_exit, tcp_client)
 
 # Liveness bound for a restart (the figure itself is printed): generous, and more so under
 # valgrind, where a fresh worker needs a few seconds just to start.
@@ -150,8 +148,7 @@ def test_two_worker_groups_cannot_share_a_port(daemon):
     """SO_REUSEPORT would let a second websock join the first one's port and take half its
     connections; the supervisor must see the port as in use instead."""
     first = daemon("--workers", "2")
-    r = subprocess.run([require_binary(), "--port", str(first.port), "--workers", "2"],
-                       capture_output=True, text=True, timeout=10, stdin=subprocess.DEVNULL)
+    r = run_to_exit(["--port", str(first.port), "--workers", "2"])
     assert r.returncode == 1, f"exit {r.returncode}: {r.stderr}"
     assert "in use" in r.stderr, r.stderr
     clients = [tcp_client(first.port) for _ in range(8)]
@@ -168,15 +165,13 @@ def test_bad_workers_value_exits_2_naming_the_flag(value):
     assert len(r.stderr.strip().splitlines()) == 1 and "--workers" in r.stderr, r.stderr
 
 
-def test_a_listener_error_is_reported_once_before_any_fork(tmp_path):
+def test_a_listener_error_is_reported_once_before_any_fork():
     """The supervisor opens the listeners itself: a busy port is one clear error, exit 1."""
     with socket.socket() as blocker:
         blocker.bind(("127.0.0.1", 0))
         blocker.listen()
         port = blocker.getsockname()[1]
-        r = subprocess.run([require_binary(), "--port", str(port), "--bind", "127.0.0.1",
-                            "--workers", "3"], capture_output=True, text=True, timeout=10,
-                           stdin=subprocess.DEVNULL)
+        r = run_to_exit(["--port", str(port), "--bind", "127.0.0.1", "--workers", "3"])
     assert r.returncode == 1, r
     assert r.stderr.count("in use") == 1, r.stderr
     assert "started" not in r.stderr, r.stderr
