@@ -9,8 +9,8 @@ CPPFLAGS += -Iinclude -D_GNU_SOURCE
 LDLIBS  := -lcrypto
 
 SERVER_SRCS := src/buf.c src/conn.c src/frame.c src/handshake.c src/http_request.c src/log.c \
-               src/loop.c src/net.c src/options.c src/outq.c src/server.c src/session.c src/simd.c src/utf8.c \
-               src/metrics.c src/pages.c
+               src/loop.c src/metrics.c src/net.c src/notify.c src/options.c src/outq.c \
+               src/pages.c src/server.c src/session.c src/simd.c src/supervisor.c src/utf8.c
 # The pure parts: no sockets, so unit tests and fuzzers link them directly.
 CORE_SRCS   := src/buf.c src/frame.c src/handshake.c src/http_request.c src/outq.c src/session.c src/simd.c \
                src/utf8.c src/metrics.c src/pages.c
@@ -19,8 +19,9 @@ SHELL   := /bin/bash
 VENV    := build/venv
 PY      := $(VENV)/bin/python
 
-.PHONY: all run check deps build-clang bench bench-micro bench-instr test-unit test-blackbox autobahn autobahn-nginx test-asan test-valgrind fuzz \
-        fuzz-check clean test-browser browser-deps
+.PHONY: all run check deps install uninstall build-clang bench bench-micro bench-instr test-unit \
+        test-blackbox autobahn autobahn-nginx test-asan test-valgrind fuzz fuzz-check clean \
+        test-browser browser-deps
 
 all: $(BUILD)/websock
 
@@ -178,6 +179,28 @@ bench: deps $(BUILD)/websock $(BUILD)/bench/micro $(BENCH_VENV)/.installed
 bench-instr: deps $(BUILD)/websock
 	$(MAKE) -C bench
 	bench/report/instr.sh $(BUILD)/websock
+
+# ---- install ----------------------------------------------------------------------------------
+
+# bin/websock, share/man/man1/websock.1 and lib/systemd/system/websock.service under PREFIX
+# (for /usr/local, a directory systemd searches), the unit's ExecStart pointing at the
+# installed binary; DESTDIR stages the tree elsewhere without changing those paths.
+PREFIX  ?= /usr/local
+DESTDIR ?=
+INSTALL_DIRS := $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/man/man1 \
+                $(DESTDIR)$(PREFIX)/lib/systemd/system
+
+install: $(BUILD)/websock
+	install -d $(INSTALL_DIRS)
+	install -m 755 $(BUILD)/websock $(DESTDIR)$(PREFIX)/bin/websock
+	install -m 644 doc/websock.1 $(DESTDIR)$(PREFIX)/share/man/man1/websock.1
+	sed 's|/usr/local/bin/websock|$(PREFIX)/bin/websock|g' deploy/websock.service \
+	  > $(BUILD)/websock.service
+	install -m 644 $(BUILD)/websock.service $(DESTDIR)$(PREFIX)/lib/systemd/system/websock.service
+
+uninstall:
+	rm -f $(DESTDIR)$(PREFIX)/bin/websock $(DESTDIR)$(PREFIX)/share/man/man1/websock.1 \
+	  $(DESTDIR)$(PREFIX)/lib/systemd/system/websock.service
 
 check: all build-clang test-unit test-blackbox test-browser test-interop autobahn autobahn-nginx test-asan \
        test-valgrind fuzz-check

@@ -41,4 +41,14 @@
 #define DEFAULT_MAX_CONNECTIONS 0
 #define FD_RESERVE 32
 
+/* --workers: the supervisor restarts a worker that dies; one that dies within
+ * WORKER_QUICK_EXIT_MS of its start again and again is restarted after a doubling delay. */
+#define DEFAULT_WORKERS 1
+#define MAX_WORKERS 1024
+#define WORKER_QUICK_EXIT_MS 1000
+#define WORKER_BACKOFF_MIN_MS 100
+#define WORKER_BACKOFF_MAX_MS 10000
+/* After SIGTERM, a worker still running this long after its own shutdown bound is killed. */
+#define WORKER_STOP_GRACE_MS 2000
+
 #endif

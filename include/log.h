@@ -6,6 +6,7 @@ enum log_level { LOG_ERROR, LOG_WARN, LOG_INFO, LOG_DEBUG };
 
 struct logger {
     enum log_level level;
+    int pid; /* non-zero with --workers: shown on every line, as several processes share stderr */
 };
 
 /* Parses "error|warn|info|debug"; returns -1 on anything else. */

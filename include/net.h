@@ -11,9 +11,20 @@
  * returns -1 and writes a one-line reason into err. */
 int net_listen(const char *bind_addr, int port, char *err, size_t errlen);
 
+/* n listening sockets on the same address with SO_REUSEPORT, one per worker process; the
+ * kernel spreads new connections over them. Fails, like net_listen, if anything else listens
+ * there. Returns 0, or -1 with a reason in err and nothing left open. */
+int net_listen_shared(const char *bind_addr, int port, int n, int *fds, char *err,
+                      size_t errlen);
+
+/* A listening Unix stream socket at path. A socket file nobody accepts on (left by a server
+ * that died) is replaced; a live one, or a file that is not a socket, is an error (errno
+ * EADDRINUSE for "in use"). The caller unlinks path when it stops. */
+int net_listen_unix(const char *path, char *err, size_t errlen);
+
 #define NET_NOTSENT_LOWAT (128 * 1024)
 
-/* Accepts one connection, non-blocking with TCP_NODELAY; -1 with errno when none. */
+/* Accepts one connection, non-blocking (TCP ones with TCP_NODELAY); -1 with errno when none. */
 int net_accept(int listen_fd);
 
 ssize_t net_recv(int fd, void *buf, size_t len);

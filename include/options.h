@@ -22,6 +22,8 @@ struct options {
     uint64_t max_connections;  /* 0: from the descriptor limit */
     int log_level;
     bool console;              /* serve the browser console at / */
+    int workers;               /* 1: one process, no fork; N > 1: a supervisor and N workers */
+    const char *unix_path;     /* non-NULL: listen on this Unix socket instead of TCP */
 };
 
 enum { OPTIONS_RUN, OPTIONS_EXIT_OK, OPTIONS_EXIT_USAGE };

@@ -43,10 +43,19 @@ struct server {
     bool stopping;
     int64_t stop_deadline_ms;
     struct metrics metrics;    /* what /metrics shows */
+    bool owns_unix_path;       /* created opt.unix_path, so removes it at exit */
 };
 
-/* Opens the listener and everything else; on error logs why and returns -1 (1 = port busy). */
-int server_init(struct server *srv, const struct options *opt);
+/* What a worker process gets from the supervisor (--workers N > 1). */
+struct worker_ctx {
+    int listen_fd;             /* opened by the supervisor, shared with it */
+    int index;                 /* 1..N */
+};
+
+/* Opens the listener (or takes the worker's) and everything else; tells a service manager
+ * that asked ($NOTIFY_SOCKET) that it is ready. On error logs why and returns -1 (1 = port
+ * busy). worker is NULL for the single-process server. */
+int server_init(struct server *srv, const struct options *opt, const struct worker_ctx *worker);
 /* Runs until SIGTERM/SIGINT and a graceful drain. Returns the exit status. */
 int server_run(struct server *srv);
 void server_destroy(struct server *srv);

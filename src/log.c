@@ -27,6 +27,8 @@ void log_msg(const struct logger *lg, enum log_level level, const char *fmt, ...
     int n = snprintf(line, sizeof line, "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ %-5s ",
                      tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min,
                      tm.tm_sec, ts.tv_nsec / 1000000, level_names[level]);
+    if (lg->pid)
+        n += snprintf(line + n, sizeof line - (size_t)n, "[%d] ", lg->pid);
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(line + n, sizeof line - (size_t)n, fmt, ap);

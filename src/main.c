@@ -3,6 +3,7 @@
 
 #include "options.h"
 #include "server.h"
+#include "supervisor.h"
 
 int main(int argc, char **argv)
 {
@@ -15,10 +16,18 @@ int main(int argc, char **argv)
     default:
         break;
     }
+    /* With --workers N the supervisor forks; each worker returns here to run the server. */
+    struct worker_ctx worker, *in_worker = NULL;
+    if (opt.workers > 1) {
+        int rc = supervisor_run(&opt, &worker);
+        if (rc != SUPERVISOR_IN_WORKER)
+            return rc;
+        in_worker = &worker;
+    }
     struct server *srv = malloc(sizeof *srv);
     if (!srv)
         return 1;
-    int rc = server_init(srv, &opt);
+    int rc = server_init(srv, &opt, in_worker);
     if (rc == 0)
         rc = server_run(srv);
     else

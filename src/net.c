@@ -7,21 +7,36 @@
 #include <netinet/tcp.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdbool.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <unistd.h>
 
-static int listen_on(const struct addrinfo *ai, char *err, size_t errlen, const char *shown, int port)
+enum {
+    LISTEN_DUAL_STACK = 1, /* an IPv6 wildcard that takes IPv4 too, whatever the sysctl says */
+    LISTEN_REUSEPORT = 2,  /* one of a group of sockets sharing the address (--workers) */
+    LISTEN_BIND_ONLY = 4,  /* a probe: bind to see whether the address is free, no listen */
+};
+
+static int listen_on(const struct addrinfo *ai, int flags, char *err, size_t errlen,
+                     const char *shown, int port)
 {
     int fd = socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, ai->ai_protocol);
     if (fd < 0) {
         snprintf(err, errlen, "cannot create a socket for %s: %s", shown, strerror(errno));
         return -1;
     }
-    int one = 1;
+    int one = 1, zero = 0;
     setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-    if (bind(fd, ai->ai_addr, ai->ai_addrlen) < 0 || listen(fd, SOMAXCONN) < 0) {
+    if (flags & LISTEN_REUSEPORT)
+        setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
+    if ((flags & LISTEN_DUAL_STACK) && ai->ai_family == AF_INET6)
+        setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &zero, sizeof zero);
+    if (bind(fd, ai->ai_addr, ai->ai_addrlen) < 0 ||
+        (!(flags & LISTEN_BIND_ONLY) && listen(fd, SOMAXCONN) < 0)) {
         int e = errno;
         snprintf(err, errlen, "cannot listen on %s port %d: %s%s", shown, port, strerror(e),
                  e == EADDRINUSE ? " (is another server running?)" : "");
@@ -32,7 +47,7 @@ static int listen_on(const struct addrinfo *ai, char *err, size_t errlen, const 
     return fd;
 }
 
-int net_listen(const char *bind_addr, int port, char *err, size_t errlen)
+static int open_tcp(const char *bind_addr, int port, int flags, char *err, size_t errlen)
 {
     struct addrinfo hints = { 0 }, *ai = NULL;
     hints.ai_socktype = SOCK_STREAM;
@@ -41,13 +56,15 @@ int net_listen(const char *bind_addr, int port, char *err, size_t errlen)
     snprintf(portstr, sizeof portstr, "%d", port);
     /* Without --bind, listen dual-stack on ::, or on 0.0.0.0 where IPv6 is unavailable. */
     const char *addrs[2] = { bind_addr ? bind_addr : "::", bind_addr ? NULL : "0.0.0.0" };
+    if (!bind_addr)
+        flags |= LISTEN_DUAL_STACK;
     for (int i = 0; i < 2 && addrs[i]; i++) {
         int rc = getaddrinfo(addrs[i], portstr, &hints, &ai);
         if (rc != 0) {
             snprintf(err, errlen, "--bind: '%s' is not an IPv4 or IPv6 address", addrs[i]);
             return -1;
         }
-        int fd = listen_on(ai, err, errlen, addrs[i], port);
+        int fd = listen_on(ai, flags, err, errlen, addrs[i], port);
         freeaddrinfo(ai);
         if (fd >= 0 || bind_addr || errno != EAFNOSUPPORT)
             return fd;
@@ -55,10 +72,100 @@ int net_listen(const char *bind_addr, int port, char *err, size_t errlen)
     return -1;
 }
 
+int net_listen(const char *bind_addr, int port, char *err, size_t errlen)
+{
+    return open_tcp(bind_addr, port, 0, err, errlen);
+}
+
+int net_listen_shared(const char *bind_addr, int port, int n, int *fds, char *err,
+                      size_t errlen)
+{
+    /* SO_REUSEPORT would let this group join another process's group on the same port (of the
+     * same user) and silently split its traffic; a plain bind first fails on any listener. */
+    int probe = open_tcp(bind_addr, port, LISTEN_BIND_ONLY, err, errlen);
+    if (probe < 0)
+        return -1;
+    close(probe);
+    for (int i = 0; i < n; i++) {
+        fds[i] = open_tcp(bind_addr, port, LISTEN_REUSEPORT, err, errlen);
+        if (fds[i] < 0) {
+            int e = errno;
+            while (i-- > 0)
+                close(fds[i]);
+            errno = e;
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* A socket file left by a server that is gone: nothing accepts a connection on it. */
+static bool unix_socket_is_stale(const struct sockaddr_un *sa, char *err, size_t errlen)
+{
+    struct stat st;
+    if (lstat(sa->sun_path, &st) < 0)
+        return errno == ENOENT;
+    if (!S_ISSOCK(st.st_mode)) {
+        snprintf(err, errlen, "cannot listen on %s: it exists and is not a socket", sa->sun_path);
+        return false;
+    }
+    int probe = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (probe < 0)
+        return false;
+    int rc = connect(probe, (const struct sockaddr *)sa, sizeof *sa);
+    int e = errno;
+    close(probe);
+    if (rc == 0 || e == EAGAIN) /* accepted, or a listener with a full backlog */
+        snprintf(err, errlen, "cannot listen on %s: address in use (is another server "
+                 "running?)", sa->sun_path);
+    else if (e != ECONNREFUSED)
+        snprintf(err, errlen, "cannot listen on %s: %s", sa->sun_path, strerror(e));
+    return rc != 0 && e == ECONNREFUSED;
+}
+
+int net_listen_unix(const char *path, char *err, size_t errlen)
+{
+    struct sockaddr_un sa = { .sun_family = AF_UNIX };
+    if (strlen(path) >= sizeof sa.sun_path) {
+        snprintf(err, errlen, "--unix: path longer than %zu bytes", sizeof sa.sun_path - 1);
+        errno = ENAMETOOLONG;
+        return -1;
+    }
+    strcpy(sa.sun_path, path);
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+        snprintf(err, errlen, "cannot create a Unix socket: %s", strerror(errno));
+        return -1;
+    }
+    int rc = bind(fd, (struct sockaddr *)&sa, sizeof sa);
+    if (rc < 0 && errno == EADDRINUSE) {
+        snprintf(err, errlen, "cannot listen on %s: %s", path, strerror(errno));
+        if (!unix_socket_is_stale(&sa, err, errlen)) {
+            close(fd);
+            errno = EADDRINUSE;
+            return -1;
+        }
+        unlink(path);
+        rc = bind(fd, (struct sockaddr *)&sa, sizeof sa);
+    }
+    if (rc < 0 || listen(fd, SOMAXCONN) < 0) {
+        int e = errno;
+        snprintf(err, errlen, "cannot listen on %s: %s", path, strerror(e));
+        if (rc == 0)
+            unlink(path);
+        close(fd);
+        errno = e;
+        return -1;
+    }
+    return fd;
+}
+
 int net_accept(int listen_fd)
 {
-    int fd = accept4(listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
-    if (fd >= 0) {
+    struct sockaddr_storage ss;
+    socklen_t sl = sizeof ss;
+    int fd = accept4(listen_fd, (struct sockaddr *)&ss, &sl, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    if (fd >= 0 && ss.ss_family != AF_UNIX) {
         int one = 1;
         setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
         /* Report writable while little unsent data is queued, not once half of a multi-MiB
@@ -113,9 +220,14 @@ const char *net_peer_name(int fd, char *out, size_t len)
             struct sockaddr_in6 *a = (struct sockaddr_in6 *)&ss;
             inet_ntop(AF_INET6, &a->sin6_addr, host, sizeof host);
             port = ntohs(a->sin6_port);
+        } else if (ss.ss_family == AF_UNIX) {
+            snprintf(host, sizeof host, "unix");
+            port = -1;
         }
     }
-    if (host[0])
+    if (port < 0)
+        snprintf(out, len, "%s fd=%d", host, fd);
+    else if (host[0])
         snprintf(out, len, "%s:%d fd=%d", host, port, fd);
     else
         snprintf(out, len, "fd=%d", fd); /* the peer is already gone */

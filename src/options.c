@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/un.h>
 
 #include "defaults.h"
 #include "log.h"
@@ -39,6 +40,9 @@ static void usage(FILE *f)
             "                        clients holding buffers are not read (default %uM)\n"
             "  --log-level LEVEL     error, warn, info or debug (default info)\n"
             "  --no-page             do not serve the browser console at / (then 404)\n"
+            "  --workers N           N > 1: N worker processes share the port (SO_REUSEPORT),\n"
+            "                        restarted if they die (default %d: one process)\n"
+            "  --unix PATH           listen on this Unix domain socket instead of TCP\n"
             "  --help                show this help\n"
             "  --version             show the version\n"
             "\n"
@@ -47,7 +51,7 @@ static void usage(FILE *f)
             DEFAULT_MAX_HEADER_BYTES >> 10, DEFAULT_OUTPUT_HIGH_WATER >> 10,
             DEFAULT_HANDSHAKE_TIMEOUT_MS, DEFAULT_CLOSE_TIMEOUT_MS, DEFAULT_SEND_TIMEOUT_MS,
             DEFAULT_PING_INTERVAL_MS, DEFAULT_IDLE_TIMEOUT_MS, FD_RESERVE,
-            DEFAULT_MAX_BUFFERED >> 20);
+            DEFAULT_MAX_BUFFERED >> 20, DEFAULT_WORKERS);
 }
 
 static int bad_value(const char *flag, const char *value, const char *expected)
@@ -102,10 +106,12 @@ int options_parse(int argc, char **argv, struct options *o)
         .max_connections = DEFAULT_MAX_CONNECTIONS,
         .log_level = LOG_INFO,
         .console = true,
+        .workers = DEFAULT_WORKERS,
     };
     enum { O_PORT = 256, O_BIND, O_PATH, O_MAX_MESSAGE, O_COALESCE, O_MAX_HEADER, O_HIGH_WATER,
            O_HS_TIMEOUT, O_CLOSE_TIMEOUT, O_SEND_TIMEOUT, O_PING_INTERVAL, O_IDLE_TIMEOUT,
-           O_MAX_CONNECTIONS, O_MAX_BUFFERED, O_LOG_LEVEL, O_HELP, O_VERSION, O_NO_PAGE };
+           O_MAX_CONNECTIONS, O_MAX_BUFFERED, O_LOG_LEVEL, O_HELP, O_VERSION, O_NO_PAGE,
+           O_WORKERS, O_UNIX };
     static const struct option longopts[] = {
         { "port", required_argument, NULL, O_PORT },
         { "bind", required_argument, NULL, O_BIND },
@@ -125,12 +131,15 @@ int options_parse(int argc, char **argv, struct options *o)
         { "help", no_argument, NULL, O_HELP },
         { "version", no_argument, NULL, O_VERSION },
         { "no-page", no_argument, NULL, O_NO_PAGE },
+        { "workers", required_argument, NULL, O_WORKERS },
+        { "unix", required_argument, NULL, O_UNIX },
         { 0 },
     };
     opterr = 0;
     optind = 1;
     int c;
     uint64_t v;
+    const char *tcp_flag = NULL; /* --port or --bind, which --unix excludes */
     while ((c = getopt_long(argc, argv, ":", longopts, NULL)) != -1) {
         const char *name = "";
         for (const struct option *lo = longopts; lo->name; lo++)
@@ -141,12 +150,14 @@ int options_parse(int argc, char **argv, struct options *o)
             if (parse_size(optarg, 1, 65535, &v) || strpbrk(optarg, "KMGkmg"))
                 return bad_value(name, optarg, "a port number 1-65535");
             o->port = (int)v;
+            tcp_flag = "port";
             break;
         case O_BIND: {
             unsigned char addr[sizeof(struct in6_addr)];
             if (inet_pton(AF_INET, optarg, addr) != 1 && inet_pton(AF_INET6, optarg, addr) != 1)
                 return bad_value(name, optarg, "an IPv4 or IPv6 address such as 127.0.0.1 or ::1");
             o->bind = optarg;
+            tcp_flag = "bind";
             break;
         }
         case O_PATH:
@@ -208,6 +219,16 @@ int options_parse(int argc, char **argv, struct options *o)
         case O_NO_PAGE:
             o->console = false;
             break;
+        case O_WORKERS:
+            if (parse_size(optarg, 1, MAX_WORKERS, &v) || strpbrk(optarg, "KMGkmg"))
+                return bad_value(name, optarg, "a number of worker processes (1 to 1024)");
+            o->workers = (int)v;
+            break;
+        case O_UNIX:
+            if (!optarg[0] || strlen(optarg) >= sizeof(((struct sockaddr_un *)0)->sun_path))
+                return bad_value(name, optarg, "a socket path of 1 to 107 bytes");
+            o->unix_path = optarg;
+            break;
         case O_HELP:
             usage(stdout);
             return OPTIONS_EXIT_OK;
@@ -221,6 +242,11 @@ int options_parse(int argc, char **argv, struct options *o)
             fprintf(stderr, "websock: unknown option '%s' (see --help)\n", argv[optind - 1]);
             return OPTIONS_EXIT_USAGE;
         }
+    }
+    if (o->unix_path && tcp_flag) {
+        fprintf(stderr, "websock: --unix: cannot be combined with --%s (it replaces TCP)\n",
+                tcp_flag);
+        return OPTIONS_EXIT_USAGE;
     }
     if (optind < argc) {
         fprintf(stderr, "websock: unexpected argument '%s' (see --help)\n", argv[optind]);

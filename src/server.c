@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
@@ -13,6 +14,7 @@
 #include "defaults.h"
 #include "handshake.h"
 #include "net.h"
+#include "notify.h"
 
 static int64_t monotonic_ms(void)
 {
@@ -42,7 +44,31 @@ static uint64_t connection_limit(struct server *srv)
     return want;
 }
 
-int server_init(struct server *srv, const struct options *opt)
+/* Tells systemd (Type=notify) that the listener accepts connections. */
+static void announce_ready(struct server *srv)
+{
+    char state[64];
+    snprintf(state, sizeof state, "READY=1\nMAINPID=%d", (int)getpid());
+    if (notify_service_manager(state) < 0)
+        log_warn(&srv->log, "cannot notify the service manager: %s", strerror(errno));
+}
+
+static int open_listener(struct server *srv, const struct options *opt)
+{
+    char err[256];
+    if (opt->unix_path)
+        srv->listener.fd = net_listen_unix(opt->unix_path, err, sizeof err);
+    else
+        srv->listener.fd = net_listen(opt->bind, opt->port, err, sizeof err);
+    if (srv->listener.fd < 0) {
+        log_error(&srv->log, "%s", err);
+        return errno == EADDRINUSE ? 1 : -1;
+    }
+    srv->owns_unix_path = opt->unix_path != NULL;
+    return 0;
+}
+
+int server_init(struct server *srv, const struct options *opt, const struct worker_ctx *worker)
 {
     memset(srv, 0, sizeof *srv);
     srv->opt = *opt;
@@ -58,12 +84,16 @@ int server_init(struct server *srv, const struct options *opt)
     timer_list_init(&srv->closing, opt->close_timeout_ms);
     srv->now_ms = monotonic_ms();
 
+    if (worker)
+        srv->log.pid = (int)getpid();
+
     srv->max_conns = connection_limit(srv);
-    char err[256];
-    srv->listener.fd = net_listen(opt->bind, opt->port, err, sizeof err);
-    if (srv->listener.fd < 0) {
-        log_error(&srv->log, "%s", err);
-        return errno == EADDRINUSE ? 1 : -1;
+    if (worker) {
+        srv->listener.fd = worker->listen_fd;
+    } else {
+        int rc = open_listener(srv, opt);
+        if (rc)
+            return rc;
     }
     srv->signals.fd = net_signalfd();
     srv->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
@@ -79,8 +109,16 @@ int server_init(struct server *srv, const struct options *opt)
      * shows in the idle footprint instead of surprising the first client. */
     char warm[WS_ACCEPT_LEN + 1];
     ws_accept_key("warm-up", 7, warm);
-    log_info(&srv->log, "websock %s listening on %s port %d, path %s", WEBSOCK_VERSION,
-             opt->bind ? opt->bind : "all addresses", opt->port, opt->path);
+    if (opt->unix_path)
+        log_info(&srv->log, "websock %s listening on Unix socket %s, path %s", WEBSOCK_VERSION,
+                 opt->unix_path, opt->path);
+    else
+        log_info(&srv->log, "websock %s listening on %s port %d, path %s", WEBSOCK_VERSION,
+                 opt->bind ? opt->bind : "all addresses", opt->port, opt->path);
+    if (worker)
+        log_info(&srv->log, "worker %d of %d running", worker->index, opt->workers);
+    else
+        announce_ready(srv);
     return 0;
 }
 
@@ -90,6 +128,8 @@ void server_destroy(struct server *srv)
     loop_destroy(srv->loop);
     if (srv->listener.fd >= 0)
         close(srv->listener.fd);
+    if (srv->owns_unix_path)
+        unlink(srv->opt.unix_path);
     if (srv->signals.fd >= 0)
         close(srv->signals.fd);
     if (srv->spare_fd >= 0)
@@ -140,6 +180,8 @@ static void begin_stop(struct server *srv)
     log_info(&srv->log, "shutting down: closing %llu connection(s) with 1001",
              (unsigned long long)srv->conn_count);
     srv->stopping = true;
+    /* systemd then knows the exit that follows is not a crash. */
+    notify_service_manager("STOPPING=1");
     srv->stop_deadline_ms = srv->now_ms + DEFAULT_SHUTDOWN_TIMEOUT_MS;
     loop_set(srv->loop, &srv->listener, 0);
     close(srv->listener.fd);

@@ -15,6 +15,9 @@ if [ "$1" = browser ]; then # make test-browser: Debian's Chromium driven from N
     command -v node >/dev/null 2>&1 || missing="$missing nodejs"
     command -v npm >/dev/null 2>&1 || missing="$missing npm"
 fi
+# The man page test renders doc/websock.1 with man(1), which runs groff's nroff.
+command -v man >/dev/null 2>&1 || missing="$missing man-db"
+command -v nroff >/dev/null 2>&1 || missing="$missing groff-base"
 [ -z "$missing" ] && exit 0
 if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
     echo "installing:$missing"

@@ -1,0 +1,317 @@
+#include "supervisor.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "defaults.h"
+#include "log.h"
+#include "net.h"
+#include "notify.h"
+
+struct worker_slot {
+    pid_t pid;              /* 0: not running */
+    int listen_fd;          /* the worker's own socket; the Unix socket is shared by all */
+    int64_t started_ms;
+    int64_t restart_at_ms;  /* while not running (and not stopping): when to fork it again */
+    unsigned quick_exits;   /* deaths in a row, each soon after its start */
+};
+
+struct supervisor {
+    const struct options *opt;
+    struct logger log;
+    pid_t pid;
+    struct worker_slot *slots;
+    int n;
+    sigset_t signals;       /* TERM, INT and CHLD: blocked, taken with sigtimedwait */
+    bool stopping;
+    int64_t kill_at_ms;     /* stopping: workers still running then are killed */
+    bool unclean;           /* a worker did not exit with status 0 after the stop */
+    bool owns_unix_path;
+};
+
+static int64_t monotonic_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static int open_listeners(struct supervisor *sv)
+{
+    char err[256];
+    const struct options *opt = sv->opt;
+    if (opt->unix_path) {
+        int fd = net_listen_unix(opt->unix_path, err, sizeof err);
+        for (int i = 0; i < sv->n; i++)
+            sv->slots[i].listen_fd = fd;
+        sv->owns_unix_path = fd >= 0;
+        if (fd >= 0)
+            return 0;
+    } else {
+        int *fds = malloc((size_t)sv->n * sizeof *fds);
+        int rc = fds ? net_listen_shared(opt->bind, opt->port, sv->n, fds, err, sizeof err) : -1;
+        if (!fds)
+            snprintf(err, sizeof err, "out of memory");
+        for (int i = 0; rc == 0 && i < sv->n; i++)
+            sv->slots[i].listen_fd = fds[i];
+        free(fds);
+        if (rc == 0)
+            return 0;
+    }
+    log_error(&sv->log, "%s", err);
+    return -1;
+}
+
+/* The supervisor's copies; a worker keeps its own until it stops. */
+static void close_listeners(struct supervisor *sv, int keep)
+{
+    for (int i = 0; i < sv->n; i++) {
+        int fd = sv->slots[i].listen_fd;
+        if (fd < 0 || fd == keep)
+            continue;
+        close(fd);
+        for (int j = i; j < sv->n; j++) /* the Unix socket appears in every slot */
+            if (sv->slots[j].listen_fd == fd)
+                sv->slots[j].listen_fd = -1;
+    }
+}
+
+/* In the child after fork: shed the supervisor's state and become worker i. */
+static void become_worker(struct supervisor *sv, int i, struct worker_ctx *worker)
+{
+    /* If the supervisor dies (even by SIGKILL), the worker drains and exits instead of
+     * serving on unsupervised. Checked after setting it, in case that already happened. */
+    prctl(PR_SET_PDEATHSIG, SIGTERM);
+    if (getppid() != sv->pid)
+        raise(SIGTERM);
+    /* Its own process group: a Ctrl-C at the terminal reaches the supervisor alone, which
+     * passes one SIGTERM on (a second signal would make the worker drop its clients). */
+    setpgid(0, 0);
+    /* Only the main process talks to the service manager. */
+    unsetenv("NOTIFY_SOCKET");
+    /* SIGTERM and SIGINT stay blocked: the server's signalfd picks up any already pending. */
+    sigset_t chld;
+    sigemptyset(&chld);
+    sigaddset(&chld, SIGCHLD);
+    sigprocmask(SIG_UNBLOCK, &chld, NULL);
+    worker->listen_fd = sv->slots[i].listen_fd;
+    worker->index = i + 1;
+    close_listeners(sv, worker->listen_fd);
+    free(sv->slots);
+    sv->slots = NULL;
+}
+
+static int start_worker(struct supervisor *sv, int i, int64_t now, struct worker_ctx *worker)
+{
+    struct worker_slot *w = &sv->slots[i];
+    pid_t pid = fork();
+    if (pid == 0) {
+        become_worker(sv, i, worker);
+        return SUPERVISOR_IN_WORKER;
+    }
+    if (pid < 0) {
+        log_error(&sv->log, "cannot fork worker %d: %s; retrying in %d ms", i + 1,
+                  strerror(errno), WORKER_BACKOFF_MAX_MS);
+        w->restart_at_ms = now + WORKER_BACKOFF_MAX_MS;
+        return 0;
+    }
+    w->pid = pid;
+    w->started_ms = now;
+    log_info(&sv->log, "worker %d started (pid %d)", i + 1, (int)pid);
+    return 0;
+}
+
+static void describe_status(int status, char *out, size_t len)
+{
+    if (WIFEXITED(status))
+        snprintf(out, len, "exited with status %d", WEXITSTATUS(status));
+    else if (WIFSIGNALED(status))
+        snprintf(out, len, "was killed by signal %d (%s)%s", WTERMSIG(status),
+                 strsignal(WTERMSIG(status)), WCOREDUMP(status) ? ", core dumped" : "");
+    else
+        snprintf(out, len, "ended with wait status %#x", (unsigned)status);
+}
+
+/* A worker ended: while running, schedule its restart, backing off if it keeps dying right
+ * after start (a broken set-up must not turn into a fork loop). */
+static void on_worker_exit(struct supervisor *sv, struct worker_slot *w, int status, int64_t now)
+{
+    int index = (int)(w - sv->slots) + 1;
+    int pid = (int)w->pid;
+    char how[96];
+    describe_status(status, how, sizeof how);
+    w->pid = 0;
+    bool clean = WIFEXITED(status) && WEXITSTATUS(status) == 0;
+    if (sv->stopping) {
+        if (!clean)
+            sv->unclean = true;
+        log_at(&sv->log, clean ? LOG_INFO : LOG_WARN, "worker %d (pid %d) %s", index, pid, how);
+        return;
+    }
+    if (now - w->started_ms < WORKER_QUICK_EXIT_MS)
+        w->quick_exits++;
+    else
+        w->quick_exits = 0;
+    /* One early death may be bad luck and is restarted at once; a second in a row is not. */
+    int64_t delay = 0;
+    if (w->quick_exits > 1) {
+        unsigned shift = w->quick_exits - 2 < 16 ? w->quick_exits - 2 : 16;
+        delay = (int64_t)WORKER_BACKOFF_MIN_MS << shift;
+        if (delay > WORKER_BACKOFF_MAX_MS)
+            delay = WORKER_BACKOFF_MAX_MS;
+    }
+    w->restart_at_ms = now + delay;
+    log_warn(&sv->log, "worker %d (pid %d) %s; restarting it in %lld ms", index, pid, how,
+             (long long)delay);
+}
+
+static void reap(struct supervisor *sv, int64_t now)
+{
+    int status;
+    pid_t pid;
+    while ((pid = waitpid(-1, &status, WNOHANG)) > 0)
+        for (int i = 0; i < sv->n; i++)
+            if (sv->slots[i].pid == pid)
+                on_worker_exit(sv, &sv->slots[i], status, now);
+}
+
+static int running(const struct supervisor *sv)
+{
+    int k = 0;
+    for (int i = 0; i < sv->n; i++)
+        k += sv->slots[i].pid != 0;
+    return k;
+}
+
+static void signal_workers(struct supervisor *sv, int sig)
+{
+    for (int i = 0; i < sv->n; i++)
+        if (sv->slots[i].pid)
+            kill(sv->slots[i].pid, sig);
+}
+
+static void on_stop_signal(struct supervisor *sv, int sig, int64_t now)
+{
+    if (sv->stopping) {
+        log_info(&sv->log, "second signal: telling the workers to exit now");
+    } else {
+        log_info(&sv->log, "%s: stopping %d worker(s)", strsignal(sig), running(sv));
+        sv->stopping = true;
+        notify_service_manager("STOPPING=1");
+        /* The port stops taking connections once the workers close their copies too. */
+        close_listeners(sv, -1);
+        sv->kill_at_ms = now + DEFAULT_SHUTDOWN_TIMEOUT_MS + WORKER_STOP_GRACE_MS;
+    }
+    signal_workers(sv, SIGTERM);
+}
+
+/* Milliseconds until the next restart or the stop bound; -1: nothing to wait for. */
+static int64_t next_deadline(const struct supervisor *sv, int64_t now)
+{
+    if (sv->stopping)
+        return sv->kill_at_ms > now ? sv->kill_at_ms - now : 0;
+    int64_t best = -1;
+    for (int i = 0; i < sv->n; i++) {
+        const struct worker_slot *w = &sv->slots[i];
+        if (w->pid)
+            continue;
+        int64_t wait = w->restart_at_ms > now ? w->restart_at_ms - now : 0;
+        if (best < 0 || wait < best)
+            best = wait;
+    }
+    return best;
+}
+
+static int supervise(struct supervisor *sv, struct worker_ctx *worker)
+{
+    for (int i = 0; i < sv->n; i++)
+        if (start_worker(sv, i, monotonic_ms(), worker) == SUPERVISOR_IN_WORKER)
+            return SUPERVISOR_IN_WORKER;
+    /* The listeners were open before the first fork: connections queue from now on. */
+    char state[64];
+    snprintf(state, sizeof state, "READY=1\nMAINPID=%d", (int)sv->pid);
+    if (notify_service_manager(state) < 0)
+        log_warn(&sv->log, "cannot notify the service manager: %s", strerror(errno));
+
+    while (!sv->stopping || running(sv)) {
+        int64_t now = monotonic_ms();
+        int64_t wait = next_deadline(sv, now);
+        siginfo_t si;
+        int sig;
+        if (wait < 0) {
+            sig = sigwaitinfo(&sv->signals, &si);
+        } else {
+            struct timespec ts = { .tv_sec = wait / 1000, .tv_nsec = wait % 1000 * 1000000 };
+            sig = sigtimedwait(&sv->signals, &si, &ts);
+        }
+        now = monotonic_ms();
+        if (sig == SIGCHLD)
+            reap(sv, now);
+        else if (sig == SIGTERM || sig == SIGINT)
+            on_stop_signal(sv, sig, now);
+        else if (sig < 0 && errno != EAGAIN && errno != EINTR)
+            log_error(&sv->log, "sigtimedwait: %s", strerror(errno));
+        if (sv->stopping && now >= sv->kill_at_ms && running(sv)) {
+            log_warn(&sv->log, "%d worker(s) still running %d ms after the stop: killing them",
+                     running(sv), DEFAULT_SHUTDOWN_TIMEOUT_MS + WORKER_STOP_GRACE_MS);
+            signal_workers(sv, SIGKILL);
+            sv->unclean = true;
+            sv->kill_at_ms = INT64_MAX; /* wait for them without a bound now */
+        }
+        for (int i = 0; i < sv->n && !sv->stopping; i++)
+            if (!sv->slots[i].pid && now >= sv->slots[i].restart_at_ms &&
+                start_worker(sv, i, now, worker) == SUPERVISOR_IN_WORKER)
+                return SUPERVISOR_IN_WORKER;
+    }
+    log_info(&sv->log, "every worker has stopped");
+    return sv->unclean ? 1 : 0;
+}
+
+int supervisor_run(const struct options *opt, struct worker_ctx *worker)
+{
+    struct supervisor sv = {
+        .opt = opt,
+        .log = { .level = (enum log_level)opt->log_level, .pid = (int)getpid() },
+        .pid = getpid(),
+        .n = opt->workers,
+    };
+    sv.slots = calloc((size_t)sv.n, sizeof *sv.slots);
+    if (!sv.slots) {
+        log_error(&sv.log, "out of memory");
+        return 1;
+    }
+    for (int i = 0; i < sv.n; i++)
+        sv.slots[i].listen_fd = -1;
+    signal(SIGPIPE, SIG_IGN);
+    signal(SIGCHLD, SIG_DFL); /* an inherited SIG_IGN would reap workers behind our back */
+    sigemptyset(&sv.signals);
+    sigaddset(&sv.signals, SIGTERM);
+    sigaddset(&sv.signals, SIGINT);
+    sigaddset(&sv.signals, SIGCHLD);
+    sigprocmask(SIG_BLOCK, &sv.signals, NULL);
+
+    int rc = 1;
+    if (open_listeners(&sv) == 0) {
+        if (opt->unix_path)
+            log_info(&sv.log, "supervisor: %d workers on Unix socket %s", sv.n, opt->unix_path);
+        else
+            log_info(&sv.log, "supervisor: %d workers on %s port %d", sv.n,
+                     opt->bind ? opt->bind : "all addresses", opt->port);
+        rc = supervise(&sv, worker);
+        if (rc == SUPERVISOR_IN_WORKER)
+            return rc;
+    }
+    close_listeners(&sv, -1);
+    if (sv.owns_unix_path)
+        unlink(opt->unix_path);
+    free(sv.slots);
+    return rc;
+}
