@@ -241,22 +241,29 @@ class Server:
                                f"stderr tail:\n{text[-3000:]}")
 
 
-def wait_accepting(host: str, port: int, proc: subprocess.Popen, stderr_path) -> None:
+def wait_connectable(connect, what: str, proc: subprocess.Popen, stderr_path) -> None:
+    """Waits until ``connect()`` (which opens and closes one connection) succeeds; fails at
+    once if websock exits, and kills it if it is not accepting within START_TIMEOUT."""
     deadline = time.monotonic() + START_TIMEOUT
     while True:
         if proc.poll() is not None:
             raise RuntimeError(f"websock exited with {proc.returncode} during start-up: "
                                f"{pathlib.Path(stderr_path).read_text(errors='replace')}")
         try:
-            with socket.create_connection((host, port), timeout=0.5):
-                return
+            connect()
+            return
         except OSError:
             if time.monotonic() > deadline:
                 proc.kill()
                 proc.wait()
-                raise RuntimeError(f"websock did not accept on {host}:{port} within "
-                                   f"{START_TIMEOUT}s")
+                raise RuntimeError(f"websock did not accept on {what} within {START_TIMEOUT}s")
             time.sleep(0.02)
+
+
+def wait_accepting(host: str, port: int, proc: subprocess.Popen, stderr_path) -> None:
+    def connect():
+        socket.create_connection((host, port), timeout=0.5).close()
+    wait_connectable(connect, f"{host}:{port}", proc, stderr_path)
 
 
 @pytest.fixture

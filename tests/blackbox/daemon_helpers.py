@@ -15,7 +15,7 @@ import pytest
 
 from conftest import (IO_TIMEOUT, OP_TEXT, SANITIZER_PATTERNS, START_TIMEOUT, STOP_TIMEOUT,
                       WRAPPER, free_port, raw_upgrade, recv_message, require_binary,
-                      send_frame)
+                      send_frame, wait_accepting, wait_connectable)
 
 
 class Daemon:
@@ -200,36 +200,12 @@ def _environment(extra: dict | None) -> dict:
     return env
 
 
-def _wait_tcp(port: int, host: str, proc: subprocess.Popen, stderr_path) -> None:
-    deadline = time.monotonic() + START_TIMEOUT
-    while True:
-        if proc.poll() is not None:
-            raise RuntimeError(f"websock exited with {proc.returncode} during start-up: "
-                               f"{pathlib.Path(stderr_path).read_text(errors='replace')}")
-        try:
-            with socket.create_connection((host, port), timeout=0.5):
-                return
-        except OSError:
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"websock did not accept on {host}:{port} in time")
-            time.sleep(0.02)
-
-
 def _wait_unix(path: str, proc: subprocess.Popen, stderr_path) -> None:
-    deadline = time.monotonic() + START_TIMEOUT
-    while True:
-        if proc.poll() is not None:
-            raise RuntimeError(f"websock exited with {proc.returncode} during start-up: "
-                               f"{pathlib.Path(stderr_path).read_text(errors='replace')}")
-        try:
-            with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
-                s.settimeout(0.5)
-                s.connect(path)
-                return
-        except OSError:
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"websock did not accept on {path} in time")
-            time.sleep(0.02)
+    def connect():
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+            s.settimeout(0.5)
+            s.connect(path)
+    wait_connectable(connect, path, proc, stderr_path)
 
 
 @pytest.fixture
@@ -266,7 +242,7 @@ def daemon(tmp_path):
                 if unix:
                     _wait_unix(unix, proc, stderr_path)
                 else:
-                    _wait_tcp(port, connect_host, proc, stderr_path)
+                    wait_accepting(connect_host, port, proc, stderr_path)
                 return d
             except RuntimeError:
                 if tcp and proc.poll() == 1 and attempt < 2:  # port taken: another one
