@@ -46,7 +46,7 @@ struct session {
 
 /* Feeds received bytes; returns how many were consumed (all of them unless the session reached
  * SESSION_DONE). On failure *error says why (for the log) and a Close with the code is queued.
- * Large whole frames are unmasked in place and queued by reference to in[], so in[] must stay
+ * Large payloads are unmasked in place and queued by reference to in[], so in[] must stay
  * untouched until q is sent or moved. */
 size_t session_feed(struct session *s, const struct session_limits *lim, uint8_t *in, size_t n,
                     struct outq *q, const char **error);

@@ -136,13 +136,64 @@ static bool take_payload(struct session *s, uint8_t *dst, const struct frame_res
     return s->utf8_state != UTF8_REJECT;
 }
 
-/* Appends one frame straight from the received chunk: the held bytes of an incomplete code point
- * first, then the chunk, unmasked and validated on its way into the output. A streamed text
- * fragment holds back a trailing incomplete code point, so every text fragment we send ends on
- * a code-point boundary. Returns an error reason (nothing appended), or NULL. */
-static const char *echo_chunk(struct session *s, const struct frame_result *r, bool fin,
-                              bool stream, struct buf *out, struct session_counts *k)
+/* Bytes at the end of a streamed text piece that start a code point the next read completes:
+ * they are held back, so every text fragment we send ends on a code-point boundary. */
+static size_t incomplete_tail(const struct session *s, const uint8_t *p, size_t n, bool stream)
 {
+    if (!stream || s->utf8_state == UTF8_ACCEPT)
+        return 0;
+    size_t t = n < 3 ? n : 3;
+    return utf8_incomplete_len(p + n - t, t, s->utf8_state);
+}
+
+/* A piece of the message went out as one frame of len payload bytes; keep bytes are held. */
+static void piece_sent(struct session *s, const uint8_t *kept, size_t keep, size_t len, bool fin,
+                       bool stream, struct session_counts *k)
+{
+    if (keep) /* rare: a code point cut by the end of a read */
+        memmove(s->held, kept, keep);
+    s->held_len = (uint8_t)keep;
+    s->streamed = stream;
+    k->bytes_out += len;
+    k->messages_out += fin;
+}
+
+/* A large piece: unmasked where it lies and queued by reference, not copied. Our header (4 bytes
+ * shorter than the client's: no mask key) goes over the end of the client's when that is in
+ * front of the piece; else it goes into the byte buffer, followed by any bytes of a code point
+ * held back from the previous read. */
+static const char *echo_by_reference(struct session *s, const struct frame_result *r,
+                                     const uint8_t *base, bool fin, bool stream, struct outq *q,
+                                     struct session_counts *k)
+{
+    if (!take_payload(s, r->data, r) || (fin && s->utf8_state != UTF8_ACCEPT))
+        return err_utf8;
+    size_t keep = incomplete_tail(s, r->data, r->len, stream);
+    size_t len = s->held_len + r->len - keep;
+    uint8_t hdr[WS_MAX_SERVER_HEADER + sizeof s->held];
+    size_t h = frame_header_encode(hdr, fin, s->streamed ? WS_OP_CONT : s->msg_opcode, len);
+    if (!s->held_len && (size_t)(r->data - base) >= h) {
+        memcpy(r->data - h, hdr, h);
+        outq_ref(q, r->data - h, h + r->len - keep);
+    } else {
+        memcpy(hdr + h, s->held, s->held_len);
+        if (!buf_append(&q->bytes, hdr, h + s->held_len))
+            return err_oom;
+        outq_ref(q, r->data, r->len - keep);
+    }
+    piece_sent(s, r->data + r->len - keep, keep, len, fin, stream, k);
+    return NULL;
+}
+
+/* Appends one frame straight from the received chunk: the held bytes of an incomplete code point
+ * first, then the chunk, unmasked and validated on its way into the output (or, when large,
+ * referenced where it lies). Returns an error reason (nothing appended), or NULL. */
+static const char *echo_chunk(struct session *s, const struct frame_result *r, const uint8_t *base,
+                              bool fin, bool stream, struct outq *q, struct session_counts *k)
+{
+    if (r->len >= OUTQ_REF_MIN && q->nref < OUTQ_MAX_REFS)
+        return echo_by_reference(s, r, base, fin, stream, q, k);
+    struct buf *out = &q->bytes;
     size_t total = s->held_len + r->len;
     size_t h = total < 126 ? 2 : total <= 0xFFFF ? 4 : 10;
     uint8_t *dst = buf_reserve(out, h + total);
@@ -152,53 +203,22 @@ static const char *echo_chunk(struct session *s, const struct frame_result *r, b
     memcpy(payload, s->held, s->held_len);
     if (!take_payload(s, payload + s->held_len, r) || (fin && s->utf8_state != UTF8_ACCEPT))
         return err_utf8;
-    size_t keep = 0;
-    if (stream && s->utf8_state != UTF8_ACCEPT) {
-        size_t t = total < 3 ? total : 3;
-        keep = utf8_incomplete_len(payload + total - t, t, s->utf8_state);
-    }
+    size_t keep = incomplete_tail(s, payload, total, stream);
     size_t len = total - keep;
+    if (len == 0 && !fin) { /* all of it held back */
+        piece_sent(s, payload, keep, 0, false, s->streamed, k);
+        return NULL;
+    }
+    uint8_t hdr[WS_MAX_SERVER_HEADER];
+    size_t h2 = frame_header_encode(hdr, fin, s->streamed ? WS_OP_CONT : s->msg_opcode, len);
     uint8_t rest[3];
     memcpy(rest, payload + len, keep);
-    if (len > 0 || fin) {
-        uint8_t hdr[WS_MAX_SERVER_HEADER];
-        uint8_t op = s->streamed ? WS_OP_CONT : s->msg_opcode;
-        size_t h2 = frame_header_encode(hdr, fin, op, len);
-        if (h2 != h) /* holding bytes back crossed a length-encoding boundary */
-            memmove(dst + h2, payload, len);
-        memcpy(dst, hdr, h2);
-        buf_commit(out, h2 + len);
-        s->streamed = stream;
-        k->bytes_out += len;
-        k->messages_out += fin;
-    }
-    memcpy(s->held, rest, keep);
-    s->held_len = (uint8_t)keep;
+    if (h2 != h) /* holding bytes back crossed a length-encoding boundary */
+        memmove(dst + h2, payload, len);
+    memcpy(dst, hdr, h2);
+    buf_commit(out, h2 + len);
+    piece_sent(s, rest, keep, len, fin, stream, k);
     return NULL;
-}
-
-/* A whole frame with enough of its header in front of it in this chunk: unmask it where it lies,
- * write our header (4 bytes shorter than the client's: no mask key) over the end of the client's,
- * and send it from there. Returns an error reason (nothing queued), or NULL. */
-static const char *echo_in_place(struct session *s, const struct frame_result *r, struct outq *q,
-                                 struct session_counts *k)
-{
-    if (!take_payload(s, r->data, r) || s->utf8_state != UTF8_ACCEPT)
-        return err_utf8;
-    uint8_t hdr[WS_MAX_SERVER_HEADER];
-    size_t h = frame_header_encode(hdr, true, s->msg_opcode, r->len);
-    memcpy(r->data - h, hdr, h);
-    outq_ref(q, r->data - h, h + r->len);
-    k->bytes_out += r->len;
-    k->messages_out++;
-    return NULL;
-}
-
-static bool can_echo_in_place(const struct frame_result *r, const uint8_t *base,
-                              const struct outq *q)
-{
-    size_t h = r->len <= 0xFFFF ? 4 : 10;
-    return r->len >= OUTQ_REF_MIN && (size_t)(r->data - base) >= h && q->nref < OUTQ_MAX_REFS;
 }
 
 /* Payload bytes of the current frame (base: the start of the chunk they are in). Returns an error
@@ -231,8 +251,7 @@ static const char *on_payload(struct session *s, const struct frame_result *r, c
     bool last = r->end && s->dec.fin;
     const char *err = NULL;
     if (s->whole && r->end && buf_len(&s->hold) == 0) { /* the common case: the whole frame */
-        err = can_echo_in_place(r, base, q) ? echo_in_place(s, r, q, k)
-                                            : echo_chunk(s, r, true, false, out, k);
+        err = echo_chunk(s, r, base, true, false, q, k);
     } else if (s->whole) {
         uint8_t *dst = buf_reserve(&s->hold, r->len);
         if (!dst)
@@ -251,7 +270,7 @@ static const char *on_payload(struct session *s, const struct frame_result *r, c
         if (r->end || err)
             buf_free(&s->hold);
     } else if (r->len > 0 || last) {
-        err = echo_chunk(s, r, last, true, out, k);
+        err = echo_chunk(s, r, base, last, true, q, k);
     }
     if (err == err_utf8)
         fail(s, WS_CLOSE_INVALID_DATA, out);

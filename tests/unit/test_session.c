@@ -73,6 +73,7 @@ struct run {
     struct buf out;                      /* everything the session sent, in order */
     struct outq q;                       /* one feed's output, moved to out at once (it may
                                             point into the chunk) */
+    unsigned refs;                       /* payloads queued by reference, over all feeds */
     const char *error;                   /* the first error reported */
     size_t error_chunk_start, error_chunk_end;
     size_t consumed;
@@ -83,6 +84,7 @@ static bool feed_chunk(void *ctx, uint8_t *chunk, size_t n, size_t pos)
     struct run *r = ctx;
     const char *err = "not set";
     size_t used = session_feed(&r->s, r->lim, chunk, n, &r->q, &err);
+    r->refs += r->q.nref;
     assert_true(outq_move(&r->q, 0, &r->out));
     assert_true(used <= n);
     if (r->s.state != SESSION_DONE)
@@ -602,6 +604,52 @@ static void large_text_frame_fragments_end_on_code_points(void **state)
     put_str(&wire, true, WS_OP_TEXT, text);
     check_streamed_echo(&wire, WS_OP_TEXT, text, strlen(text), &lim, 0);
     buf_free(&wire);
+}
+
+/* Reads of a fixed size through a long text message of 3-byte code points and a long binary one:
+ * pieces of OUTQ_REF_MIN bytes or more go out by reference (their header in front of them or
+ * apart), a text piece cut inside a code point holds those bytes back, and the next piece goes
+ * out by reference behind them. */
+static void large_streamed_pieces_sent_by_reference(void **state)
+{
+    (void)state;
+    static const struct session_limits lim = { .max_message = 1 << 20, .coalesce_max = 4096 };
+    size_t tlen = 3 * (3 * OUTQ_REF_MIN + 7), blen = 5 * OUTQ_REF_MIN + 5;
+    char *text = malloc(tlen + 1);
+    uint8_t *bin = malloc(blen);
+    assert_non_null(text);
+    assert_non_null(bin);
+    for (size_t i = 0; i < tlen; i += 3)
+        memcpy(text + i, "\xE2\x82\xAC", 3); /* € */
+    text[tlen] = 0;
+    for (size_t i = 0; i < blen; i++)
+        bin[i] = (uint8_t)(i * 7 + (i >> 10));
+    struct buf wire = { 0 };
+    put_str(&wire, true, WS_OP_TEXT, text);
+    put_frame(&wire, true, WS_OP_BINARY, bin, blen);
+    for (size_t step = OUTQ_REF_MIN + 1; step <= OUTQ_REF_MIN + 16; step++) {
+        struct run r;
+        struct peer pr;
+        struct split sp = split_begin(buf_len(&wire), 0);
+        snprintf(sp.name, sizeof sp.name, "reads of %zu bytes", step);
+        run_start(&r, &lim);
+        for (size_t pos = 0; pos < buf_len(&wire); pos += step) {
+            size_t n = buf_len(&wire) - pos < step ? buf_len(&wire) - pos : step;
+            feed_chunk(&r, guard_copy(buf_head(&wire) + pos, n), n, pos);
+        }
+        read_output(&sp, &r.out, &pr);
+        split_assert(&sp, r.error == NULL);
+        split_assert(&sp, r.refs >= 6);
+        split_assert_int(&sp, pr.messages, 2);
+        assert_message(&sp, &pr.msg[0], WS_OP_TEXT, text, tlen);
+        split_assert(&sp, pr.msg[0].fragments_utf8);
+        split_assert(&sp, pr.msg[0].fragments > 3);
+        assert_message(&sp, &pr.msg[1], WS_OP_BINARY, bin, blen);
+        run_end(&r, &pr);
+    }
+    buf_free(&wire);
+    free(text);
+    free(bin);
 }
 
 /* The client cuts "aκ€😀z" into two fragments at every byte, splitting code points across
@@ -1178,6 +1226,7 @@ int main(void)
         cmocka_unit_test(large_binary_frame_streams_as_fragments),
         cmocka_unit_test(large_64bit_frame_streams),
         cmocka_unit_test(large_text_frame_fragments_end_on_code_points),
+        cmocka_unit_test(large_streamed_pieces_sent_by_reference),
         cmocka_unit_test(client_fragmented_text_code_point_split_across_fragments),
         cmocka_unit_test(client_fragmented_with_empty_fragments),
         cmocka_unit_test(interleaved_ping_in_fragmented_text),
