@@ -1,13 +1,13 @@
-/* Wide byte loops for the hot path: XOR-unmasking and skipping ASCII. Each has a scalar, an SSE2
- * and an AVX2 variant; simd_best() picks the widest the CPU has at run time. The variants are
- * public so tests and micro-benchmarks can check and time each one. */
+/* Wide byte loops for the hot path: XOR-unmasking and skipping ASCII. Each has a scalar, an SSE2,
+ * an AVX2 and an AVX-512 variant; simd_best() picks the widest the CPU runs well, at run time.
+ * The variants are public so tests and micro-benchmarks can check and time each one. */
 #ifndef WEBSOCK_SIMD_H
 #define WEBSOCK_SIMD_H
 
 #include <stddef.h>
 #include <stdint.h>
 
-enum simd_level { SIMD_SCALAR, SIMD_SSE2, SIMD_AVX2 };
+enum simd_level { SIMD_SCALAR, SIMD_SSE2, SIMD_AVX2, SIMD_AVX512 };
 
 enum simd_level simd_best(void);
 const char *simd_name(enum simd_level level);
