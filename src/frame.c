@@ -156,28 +156,26 @@ size_t frame_header_encode(uint8_t out[WS_MAX_SERVER_HEADER], bool fin, uint8_t 
     return 10;
 }
 
-unsigned ws_unmask_copy(uint8_t *dst, const uint8_t *src, size_t n, const uint8_t mask[4],
-                        unsigned pos, bool *non_ascii)
+_Static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__, "the unmask keys are built little-endian");
+
+/* The mask rotated so that its first byte lines up with payload byte pos, twice over. */
+static uint64_t key_at(const uint8_t mask[4], size_t pos)
 {
-    uint8_t high = 0;
+    uint32_t m;
+    memcpy(&m, mask, 4);
+    unsigned r = (unsigned)(pos & 3) * 8;
+    if (r) /* little-endian: mask[pos & 3] moves to the lowest byte */
+        m = m >> r | m << (32 - r);
+    return (uint64_t)m << 32 | m;
+}
+
+/* The short runs around the wide blocks: eight bytes at a time, then byte by byte. ORs the plain
+ * bytes into *high. */
+static void unmask_short(uint8_t *dst, const uint8_t *src, size_t n, uint64_t key,
+                         uint8_t *high)
+{
+    uint64_t acc = 0;
     size_t i = 0;
-    if (n >= 128) {
-        /* Byte by byte up to a 32-byte boundary of dst: wide stores that straddle cache lines
-         * cost about a third of the unmasking speed. */
-        for (size_t head = -(uintptr_t)dst & 31; i < head; i++) {
-            dst[i] = src[i] ^ mask[(pos + i) & 3];
-            high |= dst[i];
-        }
-    }
-    /* The key rotated so that it lines up with src[i], twice: XOR eight bytes at a time. */
-    uint8_t key8[8];
-    for (unsigned k = 0; k < 8; k++)
-        key8[k] = mask[(pos + i + k) & 3];
-    if (n - i >= 32)
-        i += simd_unmask_blocks(simd_best(), dst + i, src + i, n - i, key8, &high);
-    uint64_t key, acc = 0;
-    memcpy(&key, key8, 8);
-    size_t start = i;
     for (; n - i >= 8; i += 8) {
         uint64_t w;
         memcpy(&w, src + i, 8);
@@ -185,11 +183,33 @@ unsigned ws_unmask_copy(uint8_t *dst, const uint8_t *src, size_t n, const uint8_
         acc |= w;
         memcpy(dst + i, &w, 8);
     }
-    for (; i < n; i++) { /* i - start is a multiple of 8 here, so key8 lines up */
-        dst[i] = src[i] ^ key8[(i - start) & 7];
-        high |= dst[i];
+    for (; i < n; i++) { /* i is a multiple of 8 plus the byte's place in the key */
+        dst[i] = src[i] ^ (uint8_t)(key >> 8 * (i & 7));
+        *high |= dst[i];
     }
-    *non_ascii = (high & 0x80) || (acc & 0x8080808080808080ull);
+    *high |= (acc & 0x8080808080808080ull) ? 0x80 : 0;
+}
+
+unsigned ws_unmask_copy(uint8_t *dst, const uint8_t *src, size_t n, const uint8_t mask[4],
+                        unsigned pos, bool *non_ascii)
+{
+    uint8_t high = 0;
+    size_t i = 0;
+    uint64_t key = key_at(mask, pos);
+    if (n >= 128) {
+        /* Up to a cache-line boundary of dst first: wide stores that straddle cache lines cost
+         * about a third of the unmasking speed. */
+        i = -(uintptr_t)dst & 63;
+        unmask_short(dst, src, i, key, &high);
+        key = key_at(mask, pos + i);
+    }
+    if (n - i >= 32) { /* a multiple of 32 done, so the key still lines up */
+        uint8_t key8[8];
+        memcpy(key8, &key, 8);
+        i += simd_unmask_blocks(simd_best(), dst + i, src + i, n - i, key8, &high);
+    }
+    unmask_short(dst + i, src + i, n - i, key, &high);
+    *non_ascii = high & 0x80;
     return (unsigned)((pos + n) & 3);
 }
 
