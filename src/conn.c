@@ -112,13 +112,11 @@ static bool send_scratch(struct server *srv, struct conn *c)
     if (!total)
         return true;
     if (!buf_len(&c->out)) { /* else keep order behind output that is already waiting */
-        ssize_t n;
-        if (!q->nref) {
-            n = net_send(c->watch.fd, buf_head(&q->bytes), total);
-        } else {
-            struct iovec iov[OUTQ_MAX_IOV];
-            n = net_sendv(c->watch.fd, iov, outq_iov(q, iov));
-        }
+        struct iovec iov[OUTQ_MAX_IOV];
+        int cnt = outq_iov(q, iov);
+        /* send() for one span (the usual echo): the kernel's sendmsg path costs more. */
+        ssize_t n = cnt == 1 ? net_send(c->watch.fd, iov[0].iov_base, iov[0].iov_len)
+                             : net_sendv(c->watch.fd, iov, cnt);
         if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK) {
             outq_clear(q);
             teardown(srv, c, strerror(errno));
