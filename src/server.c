@@ -98,7 +98,9 @@ int server_init(struct server *srv, const struct options *opt, const struct work
     srv->signals.fd = net_signalfd();
     srv->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
     srv->loop = loop_create();
-    srv->rbuf = malloc(READ_BUFFER_SIZE);
+    /* Page-aligned: the kernel's copy into it (rep movsb) runs measurably slower into a
+     * destination that is not cache-line aligned, and malloc gives 16 bytes. */
+    srv->rbuf = aligned_alloc(4096, READ_BUFFER_SIZE);
     if (srv->signals.fd < 0 || srv->spare_fd < 0 || !srv->loop || !srv->rbuf ||
         loop_set(srv->loop, &srv->listener, IO_READ) < 0 ||
         loop_set(srv->loop, &srv->signals, IO_READ) < 0) {
