@@ -56,6 +56,9 @@ struct frame_result {
  * copying them where they go (one pass instead of two). An empty payload is reported as one FRAME_PAYLOAD with len 0 and end. */
 size_t frame_decode(struct frame_decoder *d, uint8_t *in, size_t n, struct frame_result *r);
 
+/* The length of a server frame header for a payload of len bytes: 2, 4 or 10. */
+static inline size_t frame_header_len(uint64_t len) { return len < 126 ? 2 : len <= 0xFFFF ? 4 : 10; }
+
 /* Writes a server (unmasked) frame header; returns its length (2, 4 or 10). */
 size_t frame_header_encode(uint8_t out[WS_MAX_SERVER_HEADER], bool fin, uint8_t opcode, uint64_t len);
 

@@ -170,12 +170,14 @@ static const char *echo_by_reference(struct session *s, const struct frame_resul
         return err_utf8;
     size_t keep = incomplete_tail(s, r->data, r->len, stream);
     size_t len = s->held_len + r->len - keep;
-    uint8_t hdr[WS_MAX_SERVER_HEADER + sizeof s->held];
-    size_t h = frame_header_encode(hdr, fin, s->streamed ? WS_OP_CONT : s->msg_opcode, len);
+    uint8_t op = s->streamed ? WS_OP_CONT : s->msg_opcode;
+    size_t h = frame_header_len(len);
     if (!s->held_len && (size_t)(r->data - base) >= h) {
-        memcpy(r->data - h, hdr, h);
+        frame_header_encode(r->data - h, fin, op, len);
         outq_ref(q, r->data - h, h + r->len - keep);
     } else {
+        uint8_t hdr[WS_MAX_SERVER_HEADER + sizeof s->held];
+        frame_header_encode(hdr, fin, op, len);
         memcpy(hdr + h, s->held, s->held_len);
         if (!buf_append(&q->bytes, hdr, h + s->held_len))
             return err_oom;
@@ -195,12 +197,13 @@ static const char *echo_chunk(struct session *s, const struct frame_result *r, c
         return echo_by_reference(s, r, base, fin, stream, q, k);
     struct buf *out = &q->bytes;
     size_t total = s->held_len + r->len;
-    size_t h = total < 126 ? 2 : total <= 0xFFFF ? 4 : 10;
+    size_t h = frame_header_len(total);
     uint8_t *dst = buf_reserve(out, h + total);
     if (!dst)
         return err_oom;
     uint8_t *payload = dst + h;
-    memcpy(payload, s->held, s->held_len);
+    if (s->held_len)
+        memcpy(payload, s->held, s->held_len);
     if (!take_payload(s, payload + s->held_len, r) || (fin && s->utf8_state != UTF8_ACCEPT))
         return err_utf8;
     size_t keep = incomplete_tail(s, payload, total, stream);
@@ -209,15 +212,13 @@ static const char *echo_chunk(struct session *s, const struct frame_result *r, c
         piece_sent(s, payload, keep, 0, false, s->streamed, k);
         return NULL;
     }
-    uint8_t hdr[WS_MAX_SERVER_HEADER];
-    size_t h2 = frame_header_encode(hdr, fin, s->streamed ? WS_OP_CONT : s->msg_opcode, len);
-    uint8_t rest[3];
-    memcpy(rest, payload + len, keep);
-    if (h2 != h) /* holding bytes back crossed a length-encoding boundary */
+    size_t h2 = frame_header_len(len);
+    if (h2 != h) /* holding bytes back crossed a length-encoding boundary; the held bytes after
+                    payload + len stay where they are */
         memmove(dst + h2, payload, len);
-    memcpy(dst, hdr, h2);
+    frame_header_encode(dst, fin, s->streamed ? WS_OP_CONT : s->msg_opcode, len);
     buf_commit(out, h2 + len);
-    piece_sent(s, rest, keep, len, fin, stream, k);
+    piece_sent(s, payload + len, keep, len, fin, stream, k);
     return NULL;
 }
 
