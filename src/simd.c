@@ -107,10 +107,9 @@ __attribute__((target("avx2"))) static size_t ascii_avx2(const uint8_t *p, size_
     return i;
 }
 
-/* AVX-512 does 64 bytes a step (twice the AVX2 rate on L1-resident data), then at most one
- * 32-byte block with the 256-bit form, so the contract stays "whole 32-byte blocks". In place,
- * all four loads of a step come before its stores, so overlap of dst and src never matters
- * beyond dst == src. */
+/* AVX-512 does 64 bytes a vector (twice the AVX2 rate on L1-resident data), then at most one
+ * 32-byte block with the 256-bit form, so the contract stays "whole 32-byte blocks". Each step
+ * loads before it stores, so dst may be src. */
 #define AVX512 __attribute__((target("avx512f,avx512bw,avx512vl,avx2")))
 AVX512 static size_t unmask_avx512(uint8_t *dst, const uint8_t *src, size_t n,
                                    const uint8_t key8[8], uint8_t *high)
