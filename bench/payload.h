@@ -22,6 +22,7 @@ struct msg {
     uint64_t seq;
     int64_t t_sched;      /* ns; latency counts from here (the scheduled time under --rate) */
     const uint8_t *body;  /* shared, read-only: payload bytes after the id, already masked */
+    const uint8_t *expect; /* shared, read-only: the whole payload as it must come back */
     size_t body_len;
     uint8_t prefix_len;
     uint8_t prefix[PREFIX_MAX]; /* frame header + masked id (the id alone in --raw) */
@@ -38,7 +39,8 @@ struct payload {
     size_t id_len;
     int opcode;      /* OP_TEXT or OP_BINARY */
     bool raw;        /* plain TCP: no header, no mask */
-    uint8_t *plain;  /* the template as it comes back (bytes below id_len are replaced) */
+    uint8_t *plain;  /* the template as a WebSocket echo brings it back (bytes below id_len are
+                        replaced by the id) */
     struct pool_frame *pool;
     unsigned npool;
 };
