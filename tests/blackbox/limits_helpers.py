@@ -118,6 +118,21 @@ def wait_fd_count(pid: int, target: int, timeout: float) -> int:
         time.sleep(0.02)
 
 
+def idle_fd_count(pid: int, timeout: float = 3.0) -> int:
+    """The server's descriptor count once it has held still for 0.3 s (or timeout passes):
+    the readiness probe's connection may not have been torn down yet when a test starts."""
+    deadline = time.monotonic() + timeout
+    last, since = fd_count(pid), time.monotonic()
+    while time.monotonic() < deadline:
+        time.sleep(0.02)
+        n = fd_count(pid)
+        if n != last:
+            last, since = n, time.monotonic()
+        elif time.monotonic() - since >= 0.3:
+            break
+    return last
+
+
 def raise_nofile() -> int:
     """Raise this process's descriptor soft limit to the hard limit; returns the new limit."""
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)

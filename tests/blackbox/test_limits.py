@@ -21,7 +21,7 @@ from conftest import (IO_TIMEOUT, OP_BINARY, OP_CLOSE, OP_PING, OP_PONG, OP_TEXT
                       raw_upgrade, read_body_until_eof, read_http_head, recv_close, recv_frame, recv_message,
                       send_frame, summarize, upgrade_request)
 from limits_helpers import (KiB, SLACK, assert_error_response, binary_is_sanitized,
-                            cpu_seconds, fd_count, limit_flags, wait_fd_count)
+                            cpu_seconds, fd_count, idle_fd_count, limit_flags, wait_fd_count)
 
 
 def expect_error_response(s, status, what):
@@ -238,7 +238,7 @@ def test_server_closes_tcp_close_timeout_after_its_close_if_peer_never_answers(
     """After failing a connection (1002), the server waits --close-timeout for the peer's
     Close and FIN, then closes the socket even though the peer neither answers nor closes."""
     srv = websock_factory(*limit_flags("--close-timeout", "1000"))
-    idle = fd_count(srv.pid)
+    idle = idle_fd_count(srv.pid)
     s = srv.upgraded()
     assert wait_fd_count(srv.pid, idle + 1, 2.0) == idle + 1
     send_frame(s, OP_TEXT, b"unmasked", mask=False)

@@ -11,7 +11,8 @@ import time
 from conftest import (IO_TIMEOUT, OP_BINARY, OP_CLOSE, OP_PING, OP_TEXT, build_frame,
                       frame_header_len, raw_upgrade, recv_message, send_frame,
                       upgrade_request)
-from limits_helpers import SLACK, fd_count, limit_flags, set_linger_rst, wait_fd_count
+from limits_helpers import (SLACK, fd_count, idle_fd_count, limit_flags, set_linger_rst,
+                            wait_fd_count)
 
 PER_KIND = 50
 
@@ -23,7 +24,7 @@ def test_no_descriptor_leaks_after_clients_vanish_in_every_way(websock_factory):
     nor sends FIN). Once things settle the server holds exactly its idle descriptors and
     still echoes. The silent ones end only by --close-timeout."""
     srv = websock_factory(*limit_flags("--close-timeout", "1000"), log_level="info")
-    idle = fd_count(srv.pid)
+    idle = idle_fd_count(srv.pid)
     host = f"127.0.0.1:{srv.port}"
     big = build_frame(OP_BINARY, os.urandom(4000))
     cut = frame_header_len(big) + 1000  # a frame sent only in part
