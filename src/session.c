@@ -94,6 +94,15 @@ oom:
     return err_oom;
 }
 
+static void begin_message(struct session *s, uint8_t op)
+{
+    s->msg_opcode = op;
+    s->msg_len = 0;
+    s->utf8_state = UTF8_ACCEPT;
+    s->streamed = false;
+    s->held_len = 0;
+}
+
 /* A new frame header. Returns an error reason (with the Close queued), or NULL. */
 static const char *on_header(struct session *s, const struct session_limits *lim, uint64_t len,
                              struct buf *out)
@@ -109,13 +118,8 @@ static const char *on_header(struct session *s, const struct session_limits *lim
         fail(s, WS_CLOSE_PROTOCOL_ERROR, out);
         return "new data frame while a fragmented message is open";
     }
-    if (op != WS_OP_CONT) {
-        s->msg_opcode = op;
-        s->msg_len = 0;
-        s->utf8_state = UTF8_ACCEPT;
-        s->streamed = false;
-        s->held_len = 0;
-    }
+    if (op != WS_OP_CONT)
+        begin_message(s, op);
     if (len > lim->max_message - s->msg_len) {
         fail(s, WS_CLOSE_TOO_BIG, out);
         return "message larger than --max-message";
@@ -222,6 +226,17 @@ static const char *echo_chunk(struct session *s, const struct frame_result *r, c
     return NULL;
 }
 
+/* An echo step failed: invalid text fails the connection with 1007; out of memory ends it, as
+ * nothing more can be queued. Returns err. */
+static const char *echo_failed(struct session *s, const char *err, struct buf *out)
+{
+    if (err == err_utf8)
+        fail(s, WS_CLOSE_INVALID_DATA, out);
+    else
+        s->state = SESSION_DONE;
+    return err;
+}
+
 /* Payload bytes of the current frame (base: the start of the chunk they are in). Returns an error
  * reason, or NULL. */
 static const char *on_payload(struct session *s, const struct frame_result *r, const uint8_t *base,
@@ -273,12 +288,8 @@ static const char *on_payload(struct session *s, const struct frame_result *r, c
     } else if (r->len > 0 || last) {
         err = echo_chunk(s, r, base, last, true, q, k);
     }
-    if (err == err_utf8)
-        fail(s, WS_CLOSE_INVALID_DATA, out);
-    else if (err)
-        s->state = SESSION_DONE; /* out of memory: nothing more can be queued */
     if (err)
-        return err;
+        return echo_failed(s, err, out);
     if (last) {
         s->msg_opcode = 0;
         k->messages_in++;
@@ -287,6 +298,43 @@ static const char *on_payload(struct session *s, const struct frame_result *r, c
 oom:
     s->state = SESSION_DONE;
     return err_oom;
+}
+
+/* The common case in one step: at a frame boundary with no message open, a whole final text or
+ * binary frame with a 7- or 16-bit length is in [in, in + n). It is echoed without the decoder's
+ * three events (header, payload, need-more); anything else returns 0 for the general path, which
+ * also reports every error. Returns the bytes consumed; *err as for on_payload. */
+static size_t echo_whole_frame(struct session *s, const struct session_limits *lim, uint8_t *in,
+                               size_t n, const uint8_t *base, struct outq *q,
+                               struct session_counts *k, const char **err)
+{
+    if (n < 6 || (in[0] != (0x80 | WS_OP_TEXT) && in[0] != (0x80 | WS_OP_BINARY)) ||
+        !(in[1] & 0x80) || s->dec.in_payload || s->dec.hdr_len || s->msg_opcode ||
+        s->state != SESSION_OPEN)
+        return 0;
+    size_t len = in[1] & 0x7F, hs = 6;
+    if (len == 127)
+        return 0;
+    if (len == 126) {
+        if (n < 8)
+            return 0;
+        len = (size_t)in[2] << 8 | in[3];
+        hs = 8;
+        if (len < 126)
+            return 0; /* non-minimal: the decoder says so */
+    }
+    if (n - hs < len || len > lim->coalesce_max || len > lim->max_message)
+        return 0;
+    memcpy(s->dec.mask, in + hs - 4, 4);
+    begin_message(s, in[0] & 0x0F);
+    struct frame_result r = { .event = FRAME_PAYLOAD, .end = true, .data = in + hs, .len = len };
+    k->bytes_in += len;
+    if ((*err = echo_chunk(s, &r, base, true, false, q, k)))
+        echo_failed(s, *err, &q->bytes);
+    else
+        k->messages_in++;
+    s->msg_opcode = 0;
+    return hs + len;
 }
 
 size_t session_feed(struct session *s, const struct session_limits *lim, uint8_t *in, size_t n,
@@ -299,6 +347,15 @@ size_t session_feed(struct session *s, const struct session_limits *lim, uint8_t
     *error = NULL;
     s->dec.keep_masked = true; /* payload is unmasked where it goes, in one pass */
     while (s->state != SESSION_DONE) {
+        size_t whole = echo_whole_frame(s, lim, in + pos, n - pos, in, q, k, error);
+        if (*error)
+            return pos + whole;
+        if (whole) {
+            pos += whole;
+            if (pos == n)
+                return pos;
+            continue;
+        }
         struct frame_result r;
         pos += frame_decode(&s->dec, in + pos, n - pos, &r);
         const char *err = NULL;
