@@ -169,8 +169,8 @@ static uint64_t key_at(const uint8_t mask[4], size_t pos)
     return (uint64_t)m << 32 | m;
 }
 
-/* The short runs around the wide blocks: eight bytes at a time, then byte by byte. ORs the plain
- * bytes into *high. */
+/* The short runs around the wide blocks (and all of a small message): eight bytes at a time,
+ * then four, then byte by byte. ORs the plain bytes into *high. */
 static void unmask_short(uint8_t *dst, const uint8_t *src, size_t n, uint64_t key,
                          uint8_t *high)
 {
@@ -183,9 +183,18 @@ static void unmask_short(uint8_t *dst, const uint8_t *src, size_t n, uint64_t ke
         acc |= w;
         memcpy(dst + i, &w, 8);
     }
+    if (n - i >= 4) {
+        uint32_t w;
+        memcpy(&w, src + i, 4);
+        w ^= (uint32_t)key;
+        acc |= w;
+        memcpy(dst + i, &w, 4);
+        i += 4;
+    }
     for (; i < n; i++) { /* i is a multiple of 8 plus the byte's place in the key */
-        dst[i] = src[i] ^ (uint8_t)(key >> 8 * (i & 7));
-        *high |= dst[i];
+        uint8_t b = src[i] ^ (uint8_t)(key >> 8 * (i & 7));
+        dst[i] = b;
+        acc |= b; /* in a local: a store through high could alias dst and cost a reload */
     }
     *high |= (acc & 0x8080808080808080ull) ? 0x80 : 0;
 }
