@@ -27,6 +27,10 @@ PEERS_RUN = TOP / "bench/peers/run.sh"
 # (label, connections, size); depth 1, binary
 WORKLOADS = [("20 B x 100", 100, "20"), ("16 KiB x 100", 100, "16K"),
              ("20 B x 1000", 1000, "20"), ("16 KiB x 1000", 1000, "16K")]
+# The same messages framed as the client sends them (a masked header: 6 bytes up to 125, 8 up to
+# 64 KiB): a plain TCP echo of that size moves the bytes websock's kernel side moves.
+FRAMED = {"20": "26", "16K": "16392"}
+FRAMED_NAME = "plain TCP echo, frame-sized"
 PEERS = [("libwebsockets", "lws"), ("libwebsockets (libev)", "lws-ev"), ("tokio-tungstenite", "rust"),
          ("gorilla/websocket", "go"), ("ws (Node.js)", "node")]
 
@@ -90,19 +94,44 @@ class Server:
         return vals["VmRSS"], vals["VmHWM"]
 
 
-def wsload(server: Server, *args: str, timeout: float = 120) -> dict:
+def wsload_start(server: Server, *args: str) -> subprocess.Popen:
     cmd = ["taskset", "-c", "1", str(WSLOAD), "--port", str(server.port),
            "--server-pid", str(server.proc.pid), "--json", *args]
     if server.kind == "tcp":
         cmd.append("--raw")
-    out = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+    return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def wsload_result(server: Server, gen: subprocess.Popen, args, timeout: float = 120) -> dict:
     try:
-        result = json.loads(out.stdout.strip().splitlines()[-1])
+        stdout, stderr = gen.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        gen.kill()
+        stdout, stderr = gen.communicate()
+    try:
+        result = json.loads(stdout.strip().splitlines()[-1])
     except (IndexError, json.JSONDecodeError):
-        result = {"ok": False, "first_error": (out.stderr or out.stdout)[-300:]}
+        result = {"ok": False, "first_error": (stderr or stdout)[-300:]}
     if not result.get("ok", False):
         print(f"  ! {server.name} {' '.join(args)}: {result.get('first_error')}", file=sys.stderr)
     return result
+
+
+def wsload(server: Server, *args: str, timeout: float = 120) -> dict:
+    return wsload_result(server, wsload_start(server, *args), args, timeout)
+
+
+def side_by_side(a: Server, b: Server, *args: str) -> float | None:
+    """b's messages per server CPU-second over a's, both loaded in the same window (servers
+    sharing CPU 0, generators CPU 1): drift in the machine cancels out of the ratio."""
+    a.start()
+    b.start()
+    gens = [wsload_start(a, *args), wsload_start(b, *args)]
+    ra, rb = (wsload_result(s, g, args) for s, g in zip((a, b), gens))
+    a.stop()
+    b.stop()
+    va, vb = ra.get("msgs_per_server_cpu_s"), rb.get("msgs_per_server_cpu_s")
+    return vb / va if ra.get("ok") and rb.get("ok") and va and vb else None
 
 
 def median(values):
@@ -112,6 +141,7 @@ def median(values):
 
 def run(args) -> dict:
     servers = [Server("websock", "websock"), Server("plain TCP echo", "tcp")]
+    framed = Server(FRAMED_NAME, "tcp")
     for label, kind in PEERS:
         peer = Server(label, kind)
         try:  # a peer that is not built (or fails to start) is left out, and said so
@@ -120,18 +150,24 @@ def run(args) -> dict:
             servers.append(peer)
         except RuntimeError as e:
             print(f"skipping {label}: {e} (build with bench/peers/build.sh)", file=sys.stderr)
-    results: dict = {"throughput": {}, "latency": {}, "idle": {}, "big": {}}
+    results: dict = {"throughput": {}, "latency": {}, "idle": {}, "big": {}, "side_by_side": {}}
     dur = ["--duration", str(args.duration), "--warmup", str(args.warmup)]
     for rep in range(args.reps):
         for wl, conns, size in WORKLOADS:
-            for srv in servers:
+            for srv in servers + [framed]:
                 srv.start()
-                r = wsload(srv, "--connections", str(conns), "--size", size, *dur)
+                load = ["--connections", str(conns), "--size", FRAMED[size] if srv is framed
+                        else size, *dur]
+                r = wsload(srv, *load)
                 srv.stop()
                 results["throughput"].setdefault(wl, {}).setdefault(srv.name, []).append(r)
                 print(f"rep {rep + 1} {wl:14} {srv.name:18} "
                       f"{r.get('msgs_per_server_cpu_s', 0) or 0:10.0f} msg/server-CPU-s",
                       flush=True)
+            ratio = side_by_side(servers[1], servers[0], "--connections", str(conns), "--size",
+                                 size, *dur)
+            results["side_by_side"].setdefault(wl, []).append(ratio)
+            print(f"rep {rep + 1} {wl:14} websock / TCP echo side by side: {ratio}", flush=True)
         for srv in servers:
             if srv.kind == "tcp":
                 continue
@@ -184,7 +220,9 @@ def write_report(res: dict, args) -> None:
              % args.idle,
              "|---" * (len(WORKLOADS) + 2) + "|"]
     table = {}
-    for name in servers:
+    for name in servers[:2] + [FRAMED_NAME] + servers[2:]:
+        if name not in res["throughput"][WORKLOADS[0][0]]:
+            continue
         row = []
         for wl, _, _ in WORKLOADS:
             v = median(r.get("msgs_per_server_cpu_s") for r in res["throughput"][wl][name]
@@ -193,15 +231,26 @@ def write_report(res: dict, args) -> None:
             row.append(fmt(v, "k"))
         idle = res["idle"].get(name, {}).get("rss_per_conn_bytes")
         row.append("—" if idle is None else f"{idle / 1000:.2f} KB")
-        lines.append(f"| {name} | " + " | ".join(row) + " |")
-    lines += ["", "websock relative to the plain TCP echo and to the best WebSocket peer:", "",
-              "| workload | websock / TCP echo | websock / best peer (which) |", "|---|---|---|"]
+        label = f"{name} (26 B / 16392 B)" if name == FRAMED_NAME else name
+        lines.append(f"| {label} | " + " | ".join(row) + " |")
+    lines += ["", "websock relative to the plain TCP echo and to the best WebSocket peer. *Side by"
+              " side*: websock and the TCP echo loaded in the same windows (both servers on CPU 0,"
+              " both generators on CPU 1), the median of the per-window ratios; drift in the"
+              " machine, which moves the alternating figures by several percent, cancels out of"
+              " it. *Frame-sized*: against a TCP echo of messages as large as the client's"
+              " frames.", "",
+              "| workload | websock / TCP echo | side by side | websock / TCP echo, frame-sized"
+              " | websock / best peer (which) |", "|---|---|---|---|---|"]
     for wl, _, _ in WORKLOADS:
         ws, tcp = table.get(("websock", wl)), table.get(("plain TCP echo", wl))
+        framed = table.get((FRAMED_NAME, wl))
+        paired = median(res.get("side_by_side", {}).get(wl, []))
         peers = [(table.get((n, wl)), n) for n in servers if n not in ("websock", "plain TCP echo")
                  and table.get((n, wl))]
         best = max(peers) if peers else (None, "—")
         lines.append(f"| {wl} | {fmt(ws / tcp * 100 if ws and tcp else None, '%')} | "
+                     f"{fmt(paired * 100 if paired else None, '%')} | "
+                     f"{fmt(ws / framed * 100 if ws and framed else None, '%')} | "
                      f"{fmt(ws / best[0] * 100 if ws and best[0] else None, '%')} ({best[1]}) |")
     lines += ["", f"## Latency at a fixed rate ({args.rate} msg/s over 100 connections, 20 B)", "",
               "Measured from each message's scheduled send time (no coordinated omission).", "",
