@@ -198,6 +198,8 @@ static void settle(struct server *srv, struct conn *c)
     }
     if (buf_len(&c->out))
         mask |= IO_WRITE;
+    if (mask)
+        mask |= IO_EDGE;
     if (loop_set(srv->loop, &c->watch, mask) < 0)
         teardown(srv, c, "epoll_ctl failed");
 }
@@ -317,19 +319,21 @@ static void on_handshake_bytes(struct server *srv, struct conn *c, size_t n)
     buf_free(&c->in);
 }
 
-static void on_readable(struct server *srv, struct conn *c)
+/* One read per readiness event. Returns true when input may be left: the read filled the buffer,
+ * or the peer's end of input (hangup) is still to be read behind the data. */
+static bool on_readable(struct server *srv, struct conn *c, bool hangup)
 {
     ssize_t n = net_recv(c->watch.fd, srv->rbuf, READ_BUFFER_SIZE);
     if (n < 0) {
         if (errno != EAGAIN && errno != EWOULDBLOCK)
             teardown(srv, c, strerror(errno));
-        return;
+        return false;
     }
     if (n == 0) {
         teardown(srv, c, c->state == CONN_LINGER ? "closed cleanly"
                          : c->state == CONN_OPEN ? "peer closed TCP without a Close frame"
                                                  : "peer closed TCP during the handshake");
-        return;
+        return false;
     }
     switch (c->state) {
     case CONN_HANDSHAKE:
@@ -344,6 +348,7 @@ static void on_readable(struct server *srv, struct conn *c)
     default:
         break; /* lingering: input is discarded */
     }
+    return (size_t)n == READ_BUFFER_SIZE || hangup;
 }
 
 void conn_on_event(struct server *srv, struct io_watch *w, unsigned events)
@@ -352,10 +357,19 @@ void conn_on_event(struct server *srv, struct io_watch *w, unsigned events)
     /* An earlier event of this batch may have closed it, or stopped reading it. */
     if ((events & IO_WRITE) && c->state != CONN_CLOSED && buf_len(&c->out))
         flush(srv, c);
+    bool unread = false;
     if ((events & IO_READ) && c->state != CONN_CLOSED && (c->watch.mask & IO_READ))
-        on_readable(srv, c);
-    if (c->state != CONN_CLOSED)
-        settle(srv, c);
+        unread = on_readable(srv, c, events & IO_HANGUP);
+    if (c->state == CONN_CLOSED)
+        return;
+    settle(srv, c);
+    /* Edge-triggered: input left behind (a full buffer, or the end of input after the data
+     * read) is not reported again by itself. Asking now, not reading on, keeps one read per
+     * connection per round, so a fast sender cannot starve the others. A watch that stopped
+     * reading is polled anew when reading resumes. */
+    if (unread && c->state != CONN_CLOSED && (c->watch.mask & IO_READ) &&
+        loop_rearm(srv->loop, &c->watch) < 0)
+        teardown(srv, c, "epoll_ctl failed");
 }
 
 void conn_accept(struct server *srv, int fd)

@@ -33,18 +33,29 @@ void loop_destroy(struct io_loop *loop)
     free(loop);
 }
 
-int loop_set(struct io_loop *loop, struct io_watch *w, uint8_t mask)
+static int control(struct io_loop *loop, struct io_watch *w, int op, uint8_t mask)
 {
-    if (mask == w->mask)
-        return 0;
     struct epoll_event ev = { 0 };
-    ev.events = (mask & IO_READ ? EPOLLIN : 0u) | (mask & IO_WRITE ? EPOLLOUT : 0u);
+    ev.events = (mask & IO_READ ? EPOLLIN : 0u) | (mask & IO_WRITE ? EPOLLOUT : 0u) |
+                (mask & IO_EDGE ? EPOLLET | EPOLLRDHUP : 0u);
     ev.data.ptr = w;
-    int op = w->mask == 0 ? EPOLL_CTL_ADD : mask == 0 ? EPOLL_CTL_DEL : EPOLL_CTL_MOD;
     if (epoll_ctl(loop->epfd, op, w->fd, &ev) < 0)
         return -1;
     w->mask = mask;
     return 0;
+}
+
+int loop_set(struct io_loop *loop, struct io_watch *w, uint8_t mask)
+{
+    if (mask == w->mask)
+        return 0;
+    int op = w->mask == 0 ? EPOLL_CTL_ADD : mask == 0 ? EPOLL_CTL_DEL : EPOLL_CTL_MOD;
+    return control(loop, w, op, mask);
+}
+
+int loop_rearm(struct io_loop *loop, struct io_watch *w)
+{
+    return w->mask ? control(loop, w, EPOLL_CTL_MOD, w->mask) : 0; /* MOD polls the fd anew */
 }
 
 int loop_wait(struct io_loop *loop, struct io_event *events, int max, int timeout_ms)
@@ -61,6 +72,8 @@ int loop_wait(struct io_loop *loop, struct io_event *events, int max, int timeou
             out |= IO_READ;
         if (e & (EPOLLOUT | EPOLLERR | EPOLLHUP))
             out |= IO_WRITE;
+        if (e & EPOLLRDHUP)
+            out |= IO_READ | IO_HANGUP;
         events[i].watch = loop->batch[i].data.ptr;
         events[i].events = out;
     }

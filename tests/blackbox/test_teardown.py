@@ -3,13 +3,14 @@ while the server writes to it never kills the server with SIGPIPE (design.md §5
 
 import os
 import select
+import signal
 import socket
 import struct
 import subprocess
 import time
 
-from conftest import (IO_TIMEOUT, OP_BINARY, OP_CLOSE, OP_PING, OP_TEXT, build_frame,
-                      frame_header_len, raw_upgrade, recv_message, send_frame,
+from conftest import (IO_TIMEOUT, OP_BINARY, OP_CLOSE, OP_PING, OP_TEXT, assert_eof,
+                      build_frame, frame_header_len, raw_upgrade, recv_message, send_frame,
                       upgrade_request)
 from limits_helpers import (SLACK, fd_count, idle_fd_count, limit_flags, set_linger_rst,
                             wait_fd_count)
@@ -135,3 +136,19 @@ def test_sigpipe_clients_that_reset_right_after_sending_never_kill_the_server(we
     s = websock.upgraded()
     send_frame(s, OP_TEXT, b"alive")
     assert recv_message(s)[:2] == (OP_TEXT, b"alive")
+
+
+def test_frame_and_fin_read_together_still_end_the_connection(websock):
+    """A frame and the client's FIN already queued when the server reads: the socket is watched
+    edge-triggered, so no second report of the FIN comes by itself. The frame is echoed and the
+    connection ends at once, not at the idle timeout (120 s)."""
+    s = websock.upgraded()
+    os.kill(websock.pid, signal.SIGSTOP)  # both arrive before the server runs again
+    try:
+        s.sendall(build_frame(OP_BINARY, b"last words"))
+        s.shutdown(socket.SHUT_WR)
+        time.sleep(0.2)
+    finally:
+        os.kill(websock.pid, signal.SIGCONT)
+    assert recv_message(s)[:2] == (OP_BINARY, b"last words")
+    assert_eof(s)
