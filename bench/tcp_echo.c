@@ -1,12 +1,15 @@
 /* tcp_echo: a minimal plain TCP echo server, the syscall floor that wsload --raw measures.
- * One thread, one level-triggered epoll: read into one shared buffer and write it straight
- * back. Only bytes the socket refuses are kept, and only then is EPOLLOUT watched (and reading
- * paused) until they drain: that is all the backpressure an echo needs. */
+ * One thread, one edge-triggered epoll (as websock uses: the kernel does not poll each reported
+ * socket a second time): one read into one shared buffer per event, written straight back. A
+ * read that filled the buffer, or came with the peer's hang-up, asks epoll to look again. Only
+ * bytes the socket refuses are kept, and only then is EPOLLOUT watched (and reading paused)
+ * until they drain: that is all the backpressure an echo needs. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,6 +20,8 @@
 
 #define BUF_SIZE (256 * 1024)
 #define EVENTS_MAX 256
+#define IN_EVENTS (EPOLLIN | EPOLLRDHUP | EPOLLET)
+#define OUT_EVENTS (EPOLLOUT | EPOLLET)
 
 struct peer {
     int fd;
@@ -40,7 +45,7 @@ static int watch(int ep, struct peer *p, uint32_t events)
 }
 
 /* Returns -1 when the peer must go. */
-static int on_readable(int ep, struct peer *p)
+static int on_readable(int ep, struct peer *p, bool hangup)
 {
     ssize_t n = recv(p->fd, buf, sizeof buf, 0);
     if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR))
@@ -52,15 +57,15 @@ static int on_readable(int ep, struct peer *p)
         return -1;
     if (w < 0)
         w = 0;
-    if (w == n)
-        return 0;
+    if (w == n) /* MOD polls anew: input left behind is reported again */
+        return (size_t)n == sizeof buf || hangup ? watch(ep, p, IN_EVENTS) : 0;
     p->len = (size_t)(n - w);
     p->off = 0;
     p->pending = malloc(p->len);
     if (!p->pending)
         return -1;
     memcpy(p->pending, buf + w, p->len);
-    return watch(ep, p, EPOLLOUT);
+    return watch(ep, p, OUT_EVENTS);
 }
 
 static int on_writable(int ep, struct peer *p)
@@ -73,7 +78,7 @@ static int on_writable(int ep, struct peer *p)
         return 0;
     free(p->pending);
     p->pending = NULL;
-    return watch(ep, p, EPOLLIN);
+    return watch(ep, p, IN_EVENTS);
 }
 
 static void on_accept(int ep, int lfd)
@@ -90,7 +95,7 @@ static void on_accept(int ep, int lfd)
         int one = 1;
         setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
         struct peer *p = calloc(1, sizeof *p);
-        struct epoll_event ev = { .events = EPOLLIN, .data.ptr = p };
+        struct epoll_event ev = { .events = IN_EVENTS, .data.ptr = p };
         if (!p || epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev) < 0) {
             close(fd);
             free(p);
@@ -156,7 +161,8 @@ int main(int argc, char **argv)
                 continue;
             }
             /* Errors and hang-ups are met through the next recv() or send(). */
-            int rc = p->pending ? on_writable(ep, p) : on_readable(ep, p);
+            int rc = p->pending ? on_writable(ep, p)
+                                : on_readable(ep, p, ev[i].events & (EPOLLRDHUP | EPOLLHUP));
             if (rc < 0)
                 peer_close(p);
         }
