@@ -56,6 +56,21 @@ struct frame_result {
  * copying them where they go (one pass instead of two). An empty payload is reported as one FRAME_PAYLOAD with len 0 and end. */
 size_t frame_decode(struct frame_decoder *d, uint8_t *in, size_t n, struct frame_result *r);
 
+/* A whole, valid frame found by frame_peek_whole. */
+struct frame_whole {
+    uint8_t opcode;
+    bool fin;
+    uint8_t mask[4];
+    uint8_t *data; /* the payload, still masked */
+    size_t len;
+};
+
+/* When the decoder is between frames and in[0..n) starts with a whole valid frame, describes it
+ * in w and returns its total length; else returns 0 (nothing is consumed: frame_decode then
+ * takes the input, and reports any error). The decoder is not changed either way. */
+size_t frame_peek_whole(const struct frame_decoder *d, uint8_t *in, size_t n,
+                        struct frame_whole *w);
+
 /* The length of a server frame header for a payload of len bytes: 2, 4 or 10. */
 static inline size_t frame_header_len(uint64_t len) { return len < 126 ? 2 : len <= 0xFFFF ? 4 : 10; }
 

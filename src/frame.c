@@ -137,6 +137,26 @@ size_t frame_decode(struct frame_decoder *d, uint8_t *in, size_t n, struct frame
     return take;
 }
 
+size_t frame_peek_whole(const struct frame_decoder *d, uint8_t *in, size_t n,
+                        struct frame_whole *w)
+{
+    if (d->in_payload || d->hdr_len || n < 2)
+        return 0;
+    size_t hs = header_size(in[1]);
+    if (n < hs || check_byte0(in[0]) || check_byte1(in[0], in[1]))
+        return 0;
+    struct frame_decoder h = *d; /* parse_header fills a decoder; d itself stays untouched */
+    uint64_t len;
+    if (parse_header(&h, in, &len) || len > n - hs)
+        return 0;
+    w->opcode = h.opcode;
+    w->fin = h.fin;
+    memcpy(w->mask, h.mask, 4);
+    w->data = in + hs;
+    w->len = (size_t)len;
+    return hs + (size_t)len;
+}
+
 size_t frame_header_encode(uint8_t out[WS_MAX_SERVER_HEADER], bool fin, uint8_t opcode, uint64_t len)
 {
     out[0] = (uint8_t)((fin ? 0x80 : 0) | opcode);

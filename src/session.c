@@ -94,6 +94,7 @@ oom:
     return err_oom;
 }
 
+/* A new data message: its opcode, and its length and text state from zero. */
 static void begin_message(struct session *s, uint8_t op)
 {
     s->msg_opcode = op;
@@ -301,40 +302,29 @@ oom:
 }
 
 /* The common case in one step: at a frame boundary with no message open, a whole final text or
- * binary frame with a 7- or 16-bit length is in [in, in + n). It is echoed without the decoder's
- * three events (header, payload, need-more); anything else returns 0 for the general path, which
- * also reports every error. Returns the bytes consumed; *err as for on_payload. */
+ * binary frame that is echoed as one frame. It skips the decoder's three events (header,
+ * payload, need-more); anything else returns 0 for the general path. Returns the bytes
+ * consumed; *err as for on_payload. */
 static size_t echo_whole_frame(struct session *s, const struct session_limits *lim, uint8_t *in,
                                size_t n, const uint8_t *base, struct outq *q,
                                struct session_counts *k, const char **err)
 {
-    if (n < 6 || (in[0] != (0x80 | WS_OP_TEXT) && in[0] != (0x80 | WS_OP_BINARY)) ||
-        !(in[1] & 0x80) || s->dec.in_payload || s->dec.hdr_len || s->msg_opcode ||
-        s->state != SESSION_OPEN)
+    struct frame_whole w;
+    size_t used;
+    if (s->msg_opcode || s->state != SESSION_OPEN ||
+        !(used = frame_peek_whole(&s->dec, in, n, &w)) || !w.fin || (w.opcode != WS_OP_TEXT && w.opcode != WS_OP_BINARY) ||
+        w.len > lim->coalesce_max || w.len > lim->max_message)
         return 0;
-    size_t len = in[1] & 0x7F, hs = 6;
-    if (len == 127)
-        return 0;
-    if (len == 126) {
-        if (n < 8)
-            return 0;
-        len = (size_t)in[2] << 8 | in[3];
-        hs = 8;
-        if (len < 126)
-            return 0; /* non-minimal: the decoder says so */
-    }
-    if (n - hs < len || len > lim->coalesce_max || len > lim->max_message)
-        return 0;
-    memcpy(s->dec.mask, in + hs - 4, 4);
-    begin_message(s, in[0] & 0x0F);
-    struct frame_result r = { .event = FRAME_PAYLOAD, .end = true, .data = in + hs, .len = len };
-    k->bytes_in += len;
+    memcpy(s->dec.mask, w.mask, 4);
+    begin_message(s, w.opcode);
+    struct frame_result r = { .event = FRAME_PAYLOAD, .end = true, .data = w.data, .len = w.len };
+    k->bytes_in += w.len;
     if ((*err = echo_chunk(s, &r, base, true, false, q, k)))
         echo_failed(s, *err, &q->bytes);
     else
         k->messages_in++;
     s->msg_opcode = 0;
-    return hs + len;
+    return used;
 }
 
 size_t session_feed(struct session *s, const struct session_limits *lim, uint8_t *in, size_t n,
