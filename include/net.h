@@ -7,8 +7,6 @@
 #include <sys/types.h>
 #include <sys/uio.h>
 
-#include "defaults.h"
-
 /* A listening socket on bind_addr (NULL: all interfaces, dual-stack) and port. On failure
  * returns -1 and writes a one-line reason into err. */
 int net_listen(const char *bind_addr, int port, char *err, size_t errlen);
@@ -23,11 +21,6 @@ int net_listen_shared(const char *bind_addr, int port, int n, int *fds, char *er
  * that died) is replaced; a live one, or a file that is not a socket, is an error (errno
  * EADDRINUSE for "in use"). The caller unlinks path when it stops. */
 int net_listen_unix(const char *path, char *err, size_t errlen);
-
-/* Unsent bytes the kernel holds for a connection before it reports it unwritable: two full
- * reads' worth, so a streamed message's echo of one read is taken whole. At 128 KiB most
- * of those sends were partial, and a 16 MiB echo cost 8% more server CPU. */
-#define NET_NOTSENT_LOWAT (2 * READ_BUFFER_SIZE)
 
 /* Accepts one connection, non-blocking (TCP ones with TCP_NODELAY); -1 with errno when none. */
 int net_accept(int listen_fd);
