@@ -31,6 +31,9 @@ WORKLOADS = [("20 B x 100", 100, "20"), ("16 KiB x 100", 100, "16K"),
 # 64 KiB): a plain TCP echo of that size moves the bytes websock's kernel side moves.
 FRAMED = {"20": "26", "16K": "16392"}
 FRAMED_NAME = "plain TCP echo, frame-sized"
+# The frame-sized TCP echo that also makes one XOR pass over every byte, as unmasking does: the
+# floor of any WebSocket echo on this machine, before a single header is parsed.
+FLOOR_NAME = "TCP echo floor: frame-sized, one XOR pass"
 LAG_LIMIT_US = 1000
 PEERS = [("libwebsockets", "lws"), ("libwebsockets (libev)", "lws-ev"), ("tokio-tungstenite", "rust"),
          ("gorilla/websocket", "go"), ("ws (Node.js)", "node")]
@@ -69,6 +72,8 @@ class Server:
                     "--log-level", "warn"]
         if self.kind == "tcp":
             return [str(TCP_ECHO), "--port", str(port)]
+        if self.kind == "tcp-xor":
+            return [str(TCP_ECHO), "--port", str(port), "--xor"]
         return [str(PEERS_RUN), self.kind, str(port)]
 
     def start(self) -> None:
@@ -98,7 +103,7 @@ class Server:
 def wsload_start(server: Server, *args: str) -> subprocess.Popen:
     cmd = ["taskset", "-c", "1", str(WSLOAD), "--port", str(server.port),
            "--server-pid", str(server.proc.pid), "--json", *args]
-    if server.kind == "tcp":
+    if server.kind.startswith("tcp"):
         cmd.append("--raw")
     return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
@@ -122,13 +127,13 @@ def wsload(server: Server, *args: str, timeout: float = 120) -> dict:
     return wsload_result(server, wsload_start(server, *args), args, timeout)
 
 
-def side_by_side(a: Server, b: Server, *args: str) -> float | None:
+def side_by_side(a: Server, b: Server, args_a: list[str], args_b: list[str]) -> float | None:
     """b's messages per server CPU-second over a's, both loaded in the same window (servers
     sharing CPU 0, generators CPU 1): drift in the machine cancels out of the ratio."""
     a.start()
     b.start()
-    gens = [wsload_start(a, *args), wsload_start(b, *args)]
-    ra, rb = (wsload_result(s, g, args) for s, g in zip((a, b), gens))
+    gens = [wsload_start(a, *args_a), wsload_start(b, *args_b)]
+    ra, rb = (wsload_result(s, g, args) for s, g, args in zip((a, b), gens, (args_a, args_b)))
     a.stop()
     b.stop()
     va, vb = ra.get("msgs_per_server_cpu_s"), rb.get("msgs_per_server_cpu_s")
@@ -143,6 +148,7 @@ def median(values):
 def run(args) -> dict:
     servers = [Server("websock", "websock"), Server("plain TCP echo", "tcp")]
     framed = Server(FRAMED_NAME, "tcp")
+    floor = Server(FLOOR_NAME, "tcp-xor")
     for label, kind in PEERS:
         peer = Server(label, kind)
         try:  # a peer that is not built (or fails to start) is left out, and said so
@@ -151,27 +157,32 @@ def run(args) -> dict:
             servers.append(peer)
         except RuntimeError as e:
             print(f"skipping {label}: {e} (build with bench/peers/build.sh)", file=sys.stderr)
-    results: dict = {"throughput": {}, "latency": {}, "idle": {}, "big": {}, "side_by_side": {}}
+    results: dict = {"throughput": {}, "latency": {}, "idle": {}, "big": {}, "side_by_side": {},
+                     "floor_side_by_side": {}}
     dur = ["--duration", str(args.duration), "--warmup", str(args.warmup)]
     for rep in range(args.reps):
         # Each repetition starts with a different server, so none always runs first after a
         # phase change (when the kernel is still reaping the last phase's sockets).
         turn = servers[rep % len(servers):] + servers[:rep % len(servers)]
         for wl, conns, size in WORKLOADS:
-            for srv in turn + [framed]:
+            for srv in turn + [framed, floor]:
                 srv.start()
-                load = ["--connections", str(conns), "--size", FRAMED[size] if srv is framed
-                        else size, *dur]
+                load = ["--connections", str(conns), "--size", FRAMED[size]
+                        if srv in (framed, floor) else size, *dur]
                 r = wsload(srv, *load)
                 srv.stop()
                 results["throughput"].setdefault(wl, {}).setdefault(srv.name, []).append(r)
                 print(f"rep {rep + 1} {wl:14} {srv.name:18} "
                       f"{r.get('msgs_per_server_cpu_s', 0) or 0:10.0f} msg/server-CPU-s",
                       flush=True)
-            ratio = side_by_side(servers[1], servers[0], "--connections", str(conns), "--size",
-                                 size, *dur)
+            plain = ["--connections", str(conns), "--size", size, *dur]
+            ratio = side_by_side(servers[1], servers[0], plain, plain)
             results["side_by_side"].setdefault(wl, []).append(ratio)
             print(f"rep {rep + 1} {wl:14} websock / TCP echo side by side: {ratio}", flush=True)
+            ratio = side_by_side(servers[1], floor, plain,
+                                 ["--connections", str(conns), "--size", FRAMED[size], *dur])
+            results["floor_side_by_side"].setdefault(wl, []).append(ratio)
+            print(f"rep {rep + 1} {wl:14} floor / TCP echo side by side: {ratio}", flush=True)
         time.sleep(2)  # let the kernel finish with the 1000-connection runs
         for srv in turn:
             if srv.kind == "tcp":
@@ -225,7 +236,7 @@ def write_report(res: dict, args) -> None:
              % args.idle,
              "|---" * (len(WORKLOADS) + 2) + "|"]
     table = {}
-    for name in servers[:2] + [FRAMED_NAME] + servers[2:]:
+    for name in servers[:2] + [FRAMED_NAME, FLOOR_NAME] + servers[2:]:
         if name not in res["throughput"][WORKLOADS[0][0]]:
             continue
         row = []
@@ -236,26 +247,31 @@ def write_report(res: dict, args) -> None:
             row.append(fmt(v, "k"))
         idle = res["idle"].get(name, {}).get("rss_per_conn_bytes")
         row.append("—" if idle is None else f"{idle / 1000:.2f} KB")
-        label = f"{name} (26 B / 16392 B)" if name == FRAMED_NAME else name
+        label = f"{name} (26 B / 16392 B)" if name in (FRAMED_NAME, FLOOR_NAME) else name
         lines.append(f"| {label} | " + " | ".join(row) + " |")
     lines += ["", "websock relative to the plain TCP echo and to the best WebSocket peer. *Side by"
               " side*: websock and the TCP echo loaded in the same windows (both servers on CPU 0,"
               " both generators on CPU 1), the median of the per-window ratios; drift in the"
               " machine, which moves the alternating figures by several percent, cancels out of"
               " it. *Frame-sized*: against a TCP echo of messages as large as the client's"
-              " frames.", "",
+              " frames. *Floor*: the frame-sized TCP echo that also makes one XOR pass over every"
+              " byte, as unmasking does, side by side with the plain TCP echo: the most any"
+              " WebSocket echo can reach here before it parses a single header.", "",
               "| workload | websock / TCP echo | side by side | websock / TCP echo, frame-sized"
-              " | websock / best peer (which) |", "|---|---|---|---|---|"]
+              " | floor / TCP echo, side by side | websock / best peer (which) |",
+              "|---|---|---|---|---|---|"]
     for wl, _, _ in WORKLOADS:
         ws, tcp = table.get(("websock", wl)), table.get(("plain TCP echo", wl))
         framed = table.get((FRAMED_NAME, wl))
         paired = median(res.get("side_by_side", {}).get(wl, []))
+        floor = median(res.get("floor_side_by_side", {}).get(wl, []))
         peers = [(table.get((n, wl)), n) for n in servers if n not in ("websock", "plain TCP echo")
                  and table.get((n, wl))]
         best = max(peers) if peers else (None, "—")
         lines.append(f"| {wl} | {fmt(ws / tcp * 100 if ws and tcp else None, '%')} | "
                      f"{fmt(paired * 100 if paired else None, '%')} | "
                      f"{fmt(ws / framed * 100 if ws and framed else None, '%')} | "
+                     f"{fmt(floor * 100 if floor else None, '%')} | "
                      f"{fmt(ws / best[0] * 100 if ws and best[0] else None, '%')} ({best[1]}) |")
     lines += ["", f"## Latency at a fixed rate ({args.rate} msg/s over 100 connections, 20 B)", "",
               "Measured from each message's scheduled send time (no coordinated omission). A"
