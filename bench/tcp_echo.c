@@ -22,9 +22,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#if defined(__x86_64__)
-#include <immintrin.h>
-#endif
+#include "simd.h"
 
 #define BUF_SIZE (256 * 1024)
 #define EVENTS_MAX 256
@@ -39,40 +37,15 @@ struct peer {
 
 static char buf[BUF_SIZE];
 
-/* p[0..n) ^= key from the first 64-byte boundary on, four 32-byte vectors a step, loads before
- * stores: the shape of websock's unmasking loop (the few bytes around it cost nothing in
- * comparison). Eight bytes at a time where AVX2 is missing. */
-#if defined(__x86_64__)
-__attribute__((target("avx2"))) static void xor_avx2(char *p, size_t n, uint64_t key)
-{
-    const __m256i k = _mm256_set1_epi64x((long long)key);
-    for (size_t i = -(uintptr_t)p & 63; i + 128 <= n; i += 128) {
-        __m256i a = _mm256_xor_si256(_mm256_loadu_si256((const __m256i *)(p + i)), k);
-        __m256i b = _mm256_xor_si256(_mm256_loadu_si256((const __m256i *)(p + i + 32)), k);
-        __m256i c = _mm256_xor_si256(_mm256_loadu_si256((const __m256i *)(p + i + 64)), k);
-        __m256i d = _mm256_xor_si256(_mm256_loadu_si256((const __m256i *)(p + i + 96)), k);
-        _mm256_storeu_si256((__m256i *)(p + i), a);
-        _mm256_storeu_si256((__m256i *)(p + i + 32), b);
-        _mm256_storeu_si256((__m256i *)(p + i + 64), c);
-        _mm256_storeu_si256((__m256i *)(p + i + 96), d);
-    }
-}
-#endif
-
+/* p[0..n) ^= key with websock's own unmasking loop, from the first 64-byte boundary on as
+ * websock starts it (the few bytes around it cost nothing in comparison). */
 static void xor_pass(char *p, size_t n, uint64_t key)
 {
-#if defined(__x86_64__)
-    if (__builtin_cpu_supports("avx2")) {
-        xor_avx2(p, n, key);
-        return;
-    }
-#endif
-    for (size_t i = -(uintptr_t)p & 63; i + 8 <= n; i += 8) {
-        uint64_t w;
-        memcpy(&w, p + i, 8);
-        w ^= key;
-        memcpy(p + i, &w, 8);
-    }
+    uint8_t key8[8], high = 0;
+    memcpy(key8, &key, 8);
+    size_t i = -(uintptr_t)p & 63;
+    if (i < n)
+        simd_unmask_blocks(simd_best(), (uint8_t *)p + i, (uint8_t *)p + i, n - i, key8, &high);
 }
 
 static void peer_close(struct peer *p)
