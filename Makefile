@@ -169,7 +169,7 @@ $(BENCH_VENV)/.installed: bench/requirements.txt
 	touch $@
 
 # websock, a plain TCP echo and every peer through one generator, pinned and alternating;
-# writes BENCHMARKS.md and bench/benchmarks.png. Takes about 20 minutes.
+# writes BENCHMARKS.md and bench/benchmarks.png. Takes about 40 minutes on 2 cores.
 bench: deps $(BUILD)/websock $(BUILD)/bench/micro $(BENCH_VENV)/.installed
 	$(MAKE) -C bench
 	bench/peers/build.sh
