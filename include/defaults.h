@@ -28,6 +28,9 @@
 #define DEFAULT_CLOSE_TIMEOUT_MS 2000     /* waiting for the peer's Close, then for its FIN */
 #define DEFAULT_SHUTDOWN_TIMEOUT_MS 3000  /* graceful exit after SIGTERM */
 #define DEFAULT_SEND_TIMEOUT_MS 30000     /* a client that takes none of its pending output */
+/* Progress checks per send timeout while output is pending: a stalled client is closed within
+ * 1/SEND_CHECKS of a timeout after the full timeout passed. */
+#define SEND_CHECKS 4
 /* Keep-alive: after this much silence from the peer, send a Ping (pongs count as traffic), so
  * proxies with read timeouts (nginx: 60 s) keep idle clients. */
 #define DEFAULT_PING_INTERVAL_MS 30000

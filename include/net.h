@@ -4,6 +4,7 @@
 #define WEBSOCK_NET_H
 
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/types.h>
 #include <sys/uio.h>
 
@@ -29,6 +30,18 @@ ssize_t net_recv(int fd, void *buf, size_t len);
 ssize_t net_send(int fd, const void *buf, size_t len);
 /* One gathered send: the frames of one event, wherever they lie, in one system call. */
 ssize_t net_sendv(int fd, const struct iovec *iov, int iovcnt);
+
+/* Bytes of our output the peer has acknowledged so far (TCP_INFO), or -1 for sockets that keep
+ * no such count (Unix). Unlike writability, it moves whenever the peer takes anything. */
+int64_t net_bytes_acked(int fd);
+
+/* Drops input still queued on the socket (bounded: a few reads of len), so that a close()
+ * sends a FIN after our last bytes instead of a reset that destroys them. */
+void net_discard_input(int fd, void *buf, size_t len);
+
+/* Makes the next close() send a reset (SO_LINGER 0): for a peer that takes nothing, so that
+ * what it never read does not linger in kernel memory. */
+void net_reset_on_close(int fd);
 
 #define NET_PEER_NAME_LEN 72
 /* Writes "address:port fd=N" (or "fd=N" once the peer is gone) into out; returns out. */

@@ -21,6 +21,8 @@ struct session_counts {
 struct session_limits {
     uint64_t max_message;  /* bytes; larger messages fail with 1009 */
     uint32_t coalesce_max; /* single-frame messages up to this size are echoed as one frame */
+    uint64_t hold_budget;  /* bytes a partial frame may be held in, to echo it as one frame;
+                              a frame larger than that streams back as fragments instead */
     struct session_counts *counts; /* where every session adds what it echoed; NULL: nowhere */
 };
 

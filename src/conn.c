@@ -18,6 +18,8 @@
 enum conn_state {
     CONN_HANDSHAKE, /* reading the HTTP upgrade request */
     CONN_OPEN,      /* WebSocket open (the session may have sent its Close already) */
+    CONN_DRAINING,  /* the peer ended its input (FIN) with our output still queued: send all of
+                       it, whole frames only, then close */
     CONN_FLUSHING,  /* final bytes queued: write them, then shut down our side */
     CONN_LINGER,    /* our FIN is sent: discard input until the peer's FIN, so no RST eats our
                        last bytes */
@@ -28,6 +30,9 @@ struct conn {
     struct io_watch watch;
     uint8_t state;
     bool upgraded;           /* answered 101: counted as open until teardown */
+    uint8_t stalls;          /* send-progress checks in a row that found none */
+    bool wrote;              /* the socket took some output since the last progress check */
+    uint32_t acked;          /* the peer's acknowledged byte count at the last check (low bits) */
     struct timer_link timer; /* in the server list that matches the state */
     struct buf out;          /* output the socket did not take yet */
     struct buf in;           /* an incomplete request head */
@@ -52,6 +57,9 @@ static void teardown(struct server *srv, struct conn *c, const char *why)
         return;
     log_debug(&srv->log, "%s closed: %s", PEER(c), why);
     loop_set(srv->loop, &c->watch, 0);
+    /* Input we never read would turn our close into a reset, destroying the output still on
+     * its way (a Close frame, the end of an echo): drop it first. */
+    net_discard_input(c->watch.fd, srv->rbuf, READ_BUFFER_SIZE);
     close(c->watch.fd);
     timer_unlink(&c->timer);
     session_free(&c->session);
@@ -95,8 +103,7 @@ static bool flush(struct server *srv, struct conn *c)
             return false;
         }
         buf_consume(&c->out, (size_t)n);
-        if (c->sending)
-            timer_arm(&srv->sending, &c->timer, srv->now_ms); /* progress: not stalled */
+        c->wrote = true;
     }
     buf_free(&c->out); /* drained: an idle connection keeps no output memory */
     return true;
@@ -146,10 +153,13 @@ static void account(struct server *srv, struct conn *c)
     c->accounted = now;
 }
 
-/* Over the global cap, connections that hold buffers are not read until the total drops. */
+/* Over the global cap, connections whose output waits are not read until the total drops: only
+ * their reading can make the server hold more. Anyone else is read on: a partial frame is held
+ * only while the cap allows (see hold_budget), else streamed, so a client parking bytes cannot
+ * stop the server from reading its neighbours. */
 static bool paused_by_cap(struct server *srv, struct conn *c)
 {
-    bool pause = c->accounted > 0 &&
+    bool pause = buf_len(&c->out) > 0 &&
                  srv->buffered > (c->paused_by_cap ? srv->opt.max_buffered / 4 * 3
                                                    : srv->opt.max_buffered);
     if (pause != c->paused_by_cap) {
@@ -169,6 +179,8 @@ static bool paused_by_cap(struct server *srv, struct conn *c)
  * Every handler ends here, so the rules live in one place. */
 static void settle(struct server *srv, struct conn *c)
 {
+    if (c->state == CONN_DRAINING && !buf_len(&c->out))
+        return teardown(srv, c, "peer ended its input; all output sent");
     if (c->state == CONN_FLUSHING && !buf_len(&c->out)) {
         shutdown(c->watch.fd, SHUT_WR);
         c->state = CONN_LINGER;
@@ -178,6 +190,7 @@ static void settle(struct server *srv, struct conn *c)
         bool pending = buf_len(&c->out) > 0;
         if (pending != c->sending) {
             c->sending = pending;
+            c->stalls = 0;
             timer_arm(pending ? &srv->sending : &srv->open, &c->timer, srv->now_ms);
         }
     }
@@ -223,6 +236,8 @@ static void feed(struct server *srv, struct conn *c, uint8_t *data, size_t n)
 {
     const char *error;
     enum session_state before = c->session.state;
+    srv->limits.hold_budget =
+        srv->buffered < srv->opt.max_buffered ? srv->opt.max_buffered - srv->buffered : 0;
     session_feed(&c->session, &srv->limits, data, n, &srv->scratch, &error);
     if (error)
         log_info(&srv->log, "%s failing the connection with %u: %s", PEER(c),
@@ -329,6 +344,13 @@ static bool on_readable(struct server *srv, struct conn *c, bool hangup)
             teardown(srv, c, strerror(errno));
         return false;
     }
+    if (n == 0 && c->state == CONN_OPEN && buf_len(&c->out)) {
+        /* A half-close: the peer may still be reading what we owe it. */
+        c->state = CONN_DRAINING;
+        c->stalls = 0;
+        timer_arm(&srv->sending, &c->timer, srv->now_ms);
+        return false;
+    }
     if (n == 0) {
         teardown(srv, c, c->state == CONN_LINGER ? "closed cleanly"
                          : c->state == CONN_OPEN ? "peer closed TCP without a Close frame"
@@ -423,6 +445,51 @@ static void on_silence(struct server *srv, struct conn *c)
         settle(srv, c);
 }
 
+/* Whether the peer took any of our output since the last check: the kernel's count of bytes it
+ * acknowledged moved, or the socket took more from us. Writability alone would not tell: with
+ * a deep send queue it comes long after a slow reader started taking bytes again. */
+static bool took_output(struct conn *c)
+{
+    int64_t acked = net_bytes_acked(c->watch.fd);
+    bool moved = c->wrote || (acked >= 0 && (uint32_t)acked != c->acked);
+    c->wrote = false;
+    if (acked >= 0)
+        c->acked = (uint32_t)acked;
+    return moved;
+}
+
+/* The peer took none of its output for the whole send timeout. A Close goes behind what is
+ * queued if the socket takes it all now; else nothing we send can reach it, and a reset frees
+ * the kernel memory its unread output holds. */
+static void close_stalled(struct server *srv, struct conn *c)
+{
+    log_info(&srv->log, "%s took none of %zu pending bytes for %lld ms: closing", PEER(c),
+             buf_len(&c->out), (long long)srv->opt.send_timeout_ms);
+    if (c->state == CONN_OPEN)
+        session_close(&c->session, WS_CLOSE_GOING_AWAY, &srv->scratch.bytes);
+    if (!send_scratch(srv, c) || !flush(srv, c))
+        return;
+    if (buf_len(&c->out)) {
+        net_reset_on_close(c->watch.fd);
+        return teardown(srv, c, "send timeout: reset");
+    }
+    if (c->state == CONN_OPEN)
+        finish(srv, c);
+    settle(srv, c);
+}
+
+/* A send-progress check, SEND_CHECKS of them per send timeout: a peer that took nothing for a
+ * whole timeout is closed (between 1 and 1 + 1/SEND_CHECKS timeouts after it last took
+ * anything), one that took anything is checked again. */
+static void on_send_check(struct server *srv, struct conn *c)
+{
+    if (took_output(c))
+        c->stalls = 0;
+    else if (++c->stalls >= SEND_CHECKS)
+        return close_stalled(srv, c);
+    timer_arm(&srv->sending, &c->timer, srv->now_ms);
+}
+
 void conn_on_timeout(struct server *srv, struct timer_link *t)
 {
     struct conn *c = conn_of(t, timer);
@@ -436,14 +503,15 @@ void conn_on_timeout(struct server *srv, struct timer_link *t)
         if (c->session.state == SESSION_OPEN && !c->sending) {
             on_silence(srv, c);
         } else if (c->session.state == SESSION_OPEN) {
-            log_info(&srv->log, "%s took none of %zu pending bytes for %lld ms: closing", PEER(c),
-                     buf_len(&c->out), (long long)srv->opt.send_timeout_ms);
-            teardown(srv, c, "send timeout");
+            on_send_check(srv, c);
         } else {
             log_info(&srv->log, "%s no Close from the peer within %lld ms", PEER(c),
                      (long long)srv->opt.close_timeout_ms);
             teardown(srv, c, "close timeout");
         }
+        break;
+    case CONN_DRAINING:
+        on_send_check(srv, c);
         break;
     default:
         teardown(srv, c, "close timeout");

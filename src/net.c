@@ -4,10 +4,11 @@
 #include <errno.h>
 #include <netdb.h>
 #include <netinet/in.h>
-#include <netinet/tcp.h>
+#include <linux/tcp.h> /* not netinet/tcp.h: its tcp_info lacks tcpi_bytes_acked */
 #include <signal.h>
 #include <stdio.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/signalfd.h>
@@ -179,6 +180,30 @@ int net_accept(int listen_fd)
         setsockopt(fd, IPPROTO_TCP, TCP_NOTSENT_LOWAT, &lowat, sizeof lowat);
     }
     return fd;
+}
+
+int64_t net_bytes_acked(int fd)
+{
+    struct tcp_info ti;
+    socklen_t len = sizeof ti;
+    if (getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &len) < 0 ||
+        len < offsetof(struct tcp_info, tcpi_bytes_acked) + sizeof ti.tcpi_bytes_acked)
+        return -1;
+    return (int64_t)ti.tcpi_bytes_acked;
+}
+
+void net_discard_input(int fd, void *buf, size_t len)
+{
+    /* TCP drops the bytes without copying them (MSG_TRUNC); other sockets copy into buf. */
+    for (int i = 0; i < 16; i++)
+        if (recv(fd, buf, len, MSG_DONTWAIT | MSG_TRUNC) <= 0)
+            return;
+}
+
+void net_reset_on_close(int fd)
+{
+    struct linger lg = { .l_onoff = 1, .l_linger = 0 };
+    setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
 }
 
 ssize_t net_recv(int fd, void *buf, size_t len)

@@ -80,7 +80,8 @@ int server_init(struct server *srv, const struct options *opt, const struct work
     timer_list_init(&srv->handshaking, opt->handshake_timeout_ms);
     int64_t ping = opt->ping_interval_ms, idle = opt->idle_timeout_ms;
     timer_list_init(&srv->open, ping && (!idle || ping < idle) ? ping : idle);
-    timer_list_init(&srv->sending, opt->send_timeout_ms);
+    int64_t check = opt->send_timeout_ms / SEND_CHECKS;
+    timer_list_init(&srv->sending, opt->send_timeout_ms && !check ? 1 : check);
     timer_list_init(&srv->closing, opt->close_timeout_ms);
     srv->now_ms = monotonic_ms();
 

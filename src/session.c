@@ -126,7 +126,7 @@ static const char *on_header(struct session *s, const struct session_limits *lim
         return "message larger than --max-message";
     }
     s->msg_len += len;
-    s->whole = op != WS_OP_CONT && s->dec.fin && len <= lim->coalesce_max;
+    s->whole = op != WS_OP_CONT && s->dec.fin && len <= lim->coalesce_max && len <= lim->hold_budget;
     return NULL;
 }
 

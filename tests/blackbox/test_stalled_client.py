@@ -195,3 +195,59 @@ def test_64mib_stalled_client_bounded_memory_others_served_then_send_timeout(
     for o in others:
         send_frame(o, OP_TEXT, b"after")
         assert recv_message(o)[:2] == (OP_TEXT, b"after")
+
+
+@pytest.mark.parametrize("rate_kib,rcvbuf", [(16, 32 * KiB), (64, None)])
+def test_slow_readers_of_a_4mib_echo_survive_the_send_timeout(websock_factory, rate_kib, rcvbuf):
+    """--send-timeout 3000: a client sends a 4 MiB binary message and reads its echo steadily
+    at rate_kib KiB/s (16 KiB reads) for 9 s, three send timeouts. It takes output all the
+    time, so it must not be closed. Before the fix the server only counted the writes it made
+    when EPOLLOUT fired, which with a large unsent backlog in the kernel came too late: these
+    readers were reset after about 4 s.
+
+    What the server can see of a reader is the kernel's count of acknowledged bytes, which
+    moves when the reader's window opens again. On loopback (MSS 64 KiB) a reader with default
+    buffers reopens it only in 64 KiB steps, one every 4 s at 16 KiB/s; across a real link
+    (MSS ~1.4 KiB), or with a smaller receive buffer as here, the steps are small. So the
+    16 KiB/s reader has a 32 KiB receive buffer; the 64 KiB/s one keeps the defaults."""
+    srv = websock_factory(*limit_flags("--send-timeout", "3000"))
+    s = socket.socket()
+    if rcvbuf:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+    s.settimeout(IO_TIMEOUT)
+    s.connect(("127.0.0.1", srv.port))
+    srv._sockets.append(s)
+    raw_upgrade(s, host=f"127.0.0.1:{srv.port}")
+    data = build_frame(OP_BINARY, os.urandom(4 * MiB))
+    s.setblocking(False)
+    sent, received = 0, 0
+    t0 = time.monotonic()
+    next_read = t0
+    interval = 16 / rate_kib
+    while time.monotonic() - t0 < 9.0:
+        select.select([], [s] if sent < len(data) else [], [], 0.01)
+        if sent < len(data):
+            try:
+                sent += s.send(data[sent:sent + 256 * KiB])
+            except BlockingIOError:
+                pass
+        if time.monotonic() < next_read:
+            continue
+        next_read += interval
+        try:
+            chunk = s.recv(16 * KiB)
+        except BlockingIOError:
+            continue
+        except ConnectionResetError:
+            chunk = None
+        if not chunk:
+            m = re.search(r"took none of \d+ pending bytes for \d+ ms: closing", srv.stderr_text())
+            pytest.fail(f"a reader at {rate_kib} KiB/s was "
+                        f"{'reset' if chunk is None else 'closed'} after "
+                        f"{time.monotonic() - t0:.1f}s having read {received // KiB} KiB; "
+                        f"server log: {m.group(0) if m else 'no send-timeout line'}")
+        received += len(chunk)
+    assert tcp_state(s) == TCP_ESTABLISHED
+    assert "took none of" not in srv.stderr_text()
+    print(f"\n[slow reader {rate_kib} KiB/s] read {received // KiB} KiB in 9 s, sent "
+          f"{sent // KiB} KiB; still open")

@@ -9,7 +9,8 @@
 #include "session.h"
 #include "utf8.h"
 
-static const struct session_limits lim_default = { .max_message = 1 << 20, .coalesce_max = 1024 };
+static const struct session_limits lim_default = { .max_message = 1 << 20, .coalesce_max = 1024,
+                                               .hold_budget = UINT64_MAX };
 
 #define KOSME "\xCE\xBA\xE1\xBD\xB9\xCF\x83\xCE\xBC\xCE\xB5" /* "κόσμε", 11 bytes */
 
@@ -320,10 +321,42 @@ static void echo_empty_messages(void **state)
 static void coalesce_max_bytes_one_frame(void **state)
 {
     (void)state;
-    static const struct session_limits lim = { .max_message = 1 << 20, .coalesce_max = 200 };
+    static const struct session_limits lim = { .max_message = 1 << 20, .coalesce_max = 200,
+                                               .hold_budget = UINT64_MAX };
     uint8_t text[200];
     memset(text, 'a', sizeof text);
     check_single_frame_echo(WS_OP_TEXT, text, sizeof text, &lim);
+}
+
+/* Without budget to hold a partial frame (the global buffer cap is reached), a frame that would
+ * be echoed whole streams back instead: split across reads it comes back in fragments, text cut
+ * at code points, the message intact; a frame that arrives whole is still one frame. */
+static void no_hold_budget_streams_partial_frames(void **state)
+{
+    (void)state;
+    static const struct session_limits lim = { .max_message = 1 << 20, .coalesce_max = 4096,
+                                               .hold_budget = 100 };
+    char text[1101] = "";
+    while (strlen(text) + 11 <= 1100)
+        strcat(text, KOSME);
+    struct buf wire = { 0 };
+    put_str(&wire, true, WS_OP_TEXT, text);
+    bool fragmented = false;
+    for_each_split(sp, buf_len(&wire)) {
+        struct run r;
+        struct peer pr;
+        run_and_read(&r, &pr, &sp, &wire, &lim);
+        split_assert(&sp, r.error == NULL);
+        split_assert_int(&sp, pr.messages, 1);
+        assert_message(&sp, &pr.msg[0], WS_OP_TEXT, text, strlen(text));
+        split_assert(&sp, buf_len(&r.s.hold) == 0);
+        if (sp.mode == SPLIT_WHOLE)
+            split_assert_int(&sp, pr.msg[0].fragments, 1);
+        fragmented |= pr.msg[0].fragments > 1;
+        run_end(&r, &pr);
+    }
+    assert_true(fragmented);
+    buf_free(&wire);
 }
 
 /* Several messages in one read, each echoed in order. */
@@ -357,7 +390,8 @@ static void several_messages_in_one_read(void **state)
 static void large_frames_in_one_read_echoed_in_place(void **state)
 {
     (void)state;
-    static const struct session_limits lim = { .max_message = 1 << 20, .coalesce_max = 1 << 17 };
+    static const struct session_limits lim = { .max_message = 1 << 20, .coalesce_max = 1 << 17,
+                                               .hold_budget = UINT64_MAX };
     size_t big = 70000;
     uint8_t *bin = malloc(big);
     char *text = malloc(5001);
@@ -402,7 +436,8 @@ static void large_frames_in_one_read_echoed_in_place(void **state)
 static void more_large_frames_than_references(void **state)
 {
     (void)state;
-    static const struct session_limits lim = { .max_message = 1 << 20, .coalesce_max = 1 << 16 };
+    static const struct session_limits lim = { .max_message = 1 << 20, .coalesce_max = 1 << 16,
+                                               .hold_budget = UINT64_MAX };
     size_t count = OUTQ_MAX_REFS + 3, len = OUTQ_REF_MIN;
     uint8_t *data = malloc(len);
     assert_non_null(data);
@@ -444,7 +479,8 @@ static void more_large_frames_than_references(void **state)
 static void large_whole_text_frame_invalid_utf8_1007(void **state)
 {
     (void)state;
-    static const struct session_limits lim = { .max_message = 1 << 20, .coalesce_max = 1 << 16 };
+    static const struct session_limits lim = { .max_message = 1 << 20, .coalesce_max = 1 << 16,
+                                               .hold_budget = UINT64_MAX };
     char text[4000];
     memset(text, 'x', sizeof text);
     text[3000] = (char)0xC0; /* never valid */
@@ -471,7 +507,7 @@ static void check_counts(const struct buf *wire, uint32_t coalesce_max,
     for_each_split(sp, buf_len(wire)) {
         struct session_counts got = { 0 };
         const struct session_limits lim = { .max_message = 1 << 20, .coalesce_max = coalesce_max,
-                                            .counts = &got };
+                                            .counts = &got, .hold_budget = UINT64_MAX };
         struct run r;
         struct peer pr;
         run_and_read(&r, &pr, &sp, wire, &lim);
@@ -566,7 +602,8 @@ static void check_streamed_echo(const struct buf *wire, uint8_t op, const void *
 static void large_binary_frame_streams_as_fragments(void **state)
 {
     (void)state;
-    static const struct session_limits lim = { .max_message = 1 << 20, .coalesce_max = 200 };
+    static const struct session_limits lim = { .max_message = 1 << 20, .coalesce_max = 200,
+                                               .hold_budget = UINT64_MAX };
     uint8_t data[201];
     for (size_t i = 0; i < sizeof data; i++)
         data[i] = (uint8_t)(i * 37);
@@ -580,7 +617,8 @@ static void large_binary_frame_streams_as_fragments(void **state)
 static void large_64bit_frame_streams(void **state)
 {
     (void)state;
-    static const struct session_limits lim = { .max_message = 1 << 20, .coalesce_max = 4096 };
+    static const struct session_limits lim = { .max_message = 1 << 20, .coalesce_max = 4096,
+                                               .hold_budget = UINT64_MAX };
     size_t len = 70000;
     uint8_t *data = malloc(len);
     assert_non_null(data);
@@ -596,7 +634,8 @@ static void large_64bit_frame_streams(void **state)
 static void large_text_frame_fragments_end_on_code_points(void **state)
 {
     (void)state;
-    static const struct session_limits lim = { .max_message = 1 << 20, .coalesce_max = 16 };
+    static const struct session_limits lim = { .max_message = 1 << 20, .coalesce_max = 16,
+                                               .hold_budget = UINT64_MAX };
     char text[200] = "";
     while (strlen(text) + 10 < sizeof text)
         strcat(text, "a\xCE\xBA\xE2\x82\xAC\xF0\x9F\x98\x80"); /* 1 + 2 + 3 + 4 bytes */
@@ -613,7 +652,8 @@ static void large_text_frame_fragments_end_on_code_points(void **state)
 static void large_streamed_pieces_sent_by_reference(void **state)
 {
     (void)state;
-    static const struct session_limits lim = { .max_message = 1 << 20, .coalesce_max = 4096 };
+    static const struct session_limits lim = { .max_message = 1 << 20, .coalesce_max = 4096,
+                                               .hold_budget = UINT64_MAX };
     size_t tlen = 3 * (3 * OUTQ_REF_MIN + 7), blen = 5 * OUTQ_REF_MIN + 5;
     char *text = malloc(tlen + 1);
     uint8_t *bin = malloc(blen);
@@ -1111,7 +1151,8 @@ static void invalid_utf8_fails_before_frame_complete(void **state)
 static void invalid_utf8_in_streamed_frame_fails_at_bad_byte(void **state)
 {
     (void)state;
-    static const struct session_limits lim = { .max_message = 1 << 20, .coalesce_max = 4 };
+    static const struct session_limits lim = { .max_message = 1 << 20, .coalesce_max = 4,
+                                               .hold_budget = UINT64_MAX };
     static const char text[] = KOSME "\xF4\x90\x80\x80" "edited";
     struct buf wire = { 0 };
     put_str(&wire, true, WS_OP_TEXT, text);
@@ -1164,7 +1205,8 @@ static void invalid_utf8_in_binary_is_echoed(void **state)
 
 /* ---- limits -------------------------------------------------------------------------------------- */
 
-static const struct session_limits lim_small = { .max_message = 100, .coalesce_max = 1024 };
+static const struct session_limits lim_small = { .max_message = 100, .coalesce_max = 1024,
+                                               .hold_budget = UINT64_MAX };
 
 /* A single frame over max_message fails with 1009 from its header alone: no payload is sent. */
 static void message_over_max_1009_on_header(void **state)
@@ -1253,6 +1295,7 @@ int main(void)
         cmocka_unit_test(invalid_utf8_in_binary_is_echoed),
         cmocka_unit_test(message_over_max_1009_on_header),
         cmocka_unit_test(message_of_max_size_echoed),
+        cmocka_unit_test(no_hold_budget_streams_partial_frames),
         cmocka_unit_test(fragmented_message_over_max_1009),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
