@@ -1,6 +1,7 @@
 #include "handshake.h"
 
 #include <openssl/evp.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -79,11 +80,19 @@ void handshake_evaluate(const struct http_request *req, const char *ws_path, str
 {
     int n;
     const struct http_slice *v;
-    if (req->minor_version < 1)
-        return handshake_error(hs, 400, "WebSocket needs HTTP/1.1");
+    bool get = req->method.len == 3 && memcmp(req->method.p, "GET", 3) == 0;
+    struct http_slice path, authority;
+    /* The path decides first, whatever the version: an unknown path is 404 over HTTP/1.0 too.
+     * OPTIONS * and CONNECT host:port are methods we do not serve; GET * is malformed. */
+    if (!http_target_split(req->target, &path, &authority))
+        return handshake_error(hs, get ? 400 : 405,
+                               get ? "the request target must be a path or an http(s) URI"
+                                   : "method not allowed");
     if (!http_target_is(req->target, ws_path))
         return handshake_error(hs, 404, "unknown path");
-    if (req->method.len != 3 || memcmp(req->method.p, "GET", 3) != 0)
+    if (req->minor_version < 1)
+        return handshake_error(hs, 400, "WebSocket needs HTTP/1.1");
+    if (!get)
         return handshake_error(hs, 405, "method not allowed");
     find_header(req, "host", &n);
     if (n != 1)

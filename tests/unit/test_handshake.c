@@ -136,6 +136,9 @@ static void valid_upgrade_101(void **state)
         { "extensions and subprotocols offered", GET_WS UPGRADE_HEADERS
           "Sec-WebSocket-Extensions: permessage-deflate\r\nSec-WebSocket-Protocol: chat\r\n" END,
           101 },
+        { "absolute form", "GET http://example.com/ws HTTP/1.1\r\n" UPGRADE_HEADERS END, 101 },
+        { "absolute form with port, query, upper-case scheme",
+          "GET HTTPS://other.example:8443/ws?x=1 HTTP/1.1\r\n" UPGRADE_HEADERS END, 101 },
         { "LF-only line endings", "GET /ws HTTP/1.1\nHost: a\nUpgrade: websocket\n"
           "Connection: Upgrade\nSec-WebSocket-Key: " RFC_KEY "\nSec-WebSocket-Version: 13\n\n",
           101 },
@@ -158,6 +161,14 @@ static void wrong_path_404(void **state)
         { "longer name", "GET /wss HTTP/1.1\r\n" UPGRADE_HEADERS END, 404 },
         { "prefix only", "GET /w HTTP/1.1\r\n" UPGRADE_HEADERS END, 404 },
         { "case differs", "GET /WS HTTP/1.1\r\n" UPGRADE_HEADERS END, 404 },
+        { "absolute form, other path", "GET http://example.com/wsx HTTP/1.1\r\n"
+          UPGRADE_HEADERS END, 404 },
+        { "absolute form without a path is /", "GET http://example.com HTTP/1.1\r\n"
+          UPGRADE_HEADERS END, 404 },
+        /* The path decides before the version: README promises 404 for unknown paths. */
+        { "HTTP/1.0, unknown path", "GET /nope HTTP/1.0\r\n\r\n", 404 },
+        { "HTTP/1.0, unknown path, upgrade headers", "GET /nope HTTP/1.0\r\n" UPGRADE_HEADERS
+          END, 404 },
     };
     CHECK_STATUSES(cases);
 }
@@ -170,6 +181,8 @@ static void method_not_get_405(void **state)
         { "HEAD", "HEAD /ws HTTP/1.1\r\n" UPGRADE_HEADERS END, 405 },
         { "methods are case-sensitive", "get /ws HTTP/1.1\r\n" UPGRADE_HEADERS END, 405 },
         { "GETX", "GETX /ws HTTP/1.1\r\n" UPGRADE_HEADERS END, 405 },
+        { "OPTIONS * (asterisk form)", "OPTIONS * HTTP/1.1\r\n" HOST END, 405 },
+        { "CONNECT (authority form)", "CONNECT example.com:443 HTTP/1.1\r\n" HOST END, 405 },
     };
     CHECK_STATUSES(cases);
 }
@@ -194,6 +207,16 @@ static void malformed_upgrade_400(void **state)
         { "Content-Length non-zero", GET_WS UPGRADE_HEADERS "Content-Length: 5\r\n" END, 400 },
         { "Transfer-Encoding", GET_WS UPGRADE_HEADERS "Transfer-Encoding: chunked\r\n" END, 400 },
         { "HTTP/1.0", "GET /ws HTTP/1.0\r\n" UPGRADE_HEADERS END, 400 },
+        { "HTTP/1.0, plain GET of the WebSocket path", "GET /ws HTTP/1.0\r\n\r\n", 400 },
+        { "GET of the asterisk form", "GET * HTTP/1.1\r\n" UPGRADE_HEADERS END, 400 },
+        { "GET of the authority form", "GET example.com:80 HTTP/1.1\r\n" UPGRADE_HEADERS END,
+          400 },
+        { "absolute form of another scheme", "GET ws://example.com/ws HTTP/1.1\r\n"
+          UPGRADE_HEADERS END, 400 },
+        { "absolute form with userinfo", "GET http://u@example.com/ws HTTP/1.1\r\n"
+          UPGRADE_HEADERS END, 400 },
+        { "absolute form still needs Host", "GET http://example.com/ws HTTP/1.1\r\n"
+          UPGRADE CONNECTION KEY VERSION END, 400 },
     };
     CHECK_STATUSES(cases);
 }
