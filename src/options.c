@@ -11,6 +11,7 @@
 #include <sys/un.h>
 
 #include "defaults.h"
+#include "handshake.h"
 #include "log.h"
 
 static void usage(FILE *f)
@@ -44,6 +45,10 @@ static void usage(FILE *f)
             "  --workers N           N > 1: N worker processes share the port (SO_REUSEPORT),\n"
             "                        restarted if they die (default %d: one process)\n"
             "  --unix PATH           listen on this Unix domain socket instead of TCP\n"
+            "  --allow-origin LIST   browser origins that may connect besides the page's own:\n"
+            "                        scheme://host[:port], comma-separated or repeated; null;\n"
+            "                        * for any. Without Origin (not a browser) always allowed;\n"
+            "                        others get 403 (default: same origin only)\n"
             "  --help                show this help\n"
             "  --version             show the version\n"
             "\n"
@@ -130,7 +135,7 @@ int options_parse(int argc, char **argv, struct options *o)
     enum { O_PORT = 256, O_BIND, O_PATH, O_MAX_MESSAGE, O_COALESCE, O_MAX_HEADER, O_HIGH_WATER,
            O_HS_TIMEOUT, O_CLOSE_TIMEOUT, O_SEND_TIMEOUT, O_PING_INTERVAL, O_IDLE_TIMEOUT,
            O_MAX_CONNECTIONS, O_MAX_BUFFERED, O_LOG_LEVEL, O_HELP, O_VERSION, O_NO_PAGE,
-           O_WORKERS, O_UNIX };
+           O_WORKERS, O_UNIX, O_ALLOW_ORIGIN };
     static const struct option longopts[] = {
         { "port", required_argument, NULL, O_PORT },
         { "bind", required_argument, NULL, O_BIND },
@@ -152,6 +157,7 @@ int options_parse(int argc, char **argv, struct options *o)
         { "no-page", no_argument, NULL, O_NO_PAGE },
         { "workers", required_argument, NULL, O_WORKERS },
         { "unix", required_argument, NULL, O_UNIX },
+        { "allow-origin", required_argument, NULL, O_ALLOW_ORIGIN },
         { 0 },
     };
     opterr = 0;
@@ -247,6 +253,15 @@ int options_parse(int argc, char **argv, struct options *o)
             if (!optarg[0] || strlen(optarg) >= sizeof(((struct sockaddr_un *)0)->sun_path))
                 return bad_value(name, optarg, "a socket path of 1 to 107 bytes");
             o->unix_path = optarg;
+            break;
+        case O_ALLOW_ORIGIN:
+            if (!origin_list_is_valid(optarg))
+                return bad_value(name, optarg,
+                                 "origins such as https://example.org:8443 (scheme://host[:port], "
+                                 "comma-separated), null or *");
+            if (o->allow_origin_count == MAX_ALLOW_ORIGIN_FLAGS)
+                return bad_value(name, optarg, "at most 64 of these flags (list origins with commas)");
+            o->allow_origin[o->allow_origin_count++] = optarg;
             break;
         case O_HELP:
             usage(stdout);

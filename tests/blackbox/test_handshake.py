@@ -120,7 +120,7 @@ def test_unsupported_extensions_and_subprotocols_are_not_echoed(websock):
     s = websock.connect()
     extra = ("Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits\r\n"
              "Sec-WebSocket-Protocol: chat, superchat\r\n"
-             "Origin: http://example.com\r\n"
+             "Origin: http://127.0.0.1\r\n"  # its own origin (Host: 127.0.0.1)
              "User-Agent: blackbox-test\r\n")
     resp = raw_upgrade(s, extra=extra)
     assert resp.header("Sec-WebSocket-Extensions") is None, resp.raw_head
