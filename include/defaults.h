@@ -44,6 +44,9 @@
 #define DEFAULT_MAX_CONNECTIONS 0
 #define FD_RESERVE 32
 
+/* How many times --allow-origin may be given (each may list several origins). */
+#define MAX_ALLOW_ORIGIN_FLAGS 64
+
 /* --workers: the supervisor restarts a worker that dies; one that dies within
  * WORKER_QUICK_EXIT_MS of its start again and again is restarted after a doubling delay. */
 #define DEFAULT_WORKERS 1

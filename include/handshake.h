@@ -3,6 +3,7 @@
 #ifndef WEBSOCK_HANDSHAKE_H
 #define WEBSOCK_HANDSHAKE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "http_request.h"
@@ -12,6 +13,7 @@
 struct handshake {
     int status;          /* 101, or the HTTP error status */
     const char *why;     /* for the log and the error body */
+    struct http_slice detail; /* the offending value, for the log only; p is NULL if none */
     char accept[WS_ACCEPT_LEN + 1];
 };
 
@@ -22,6 +24,22 @@ void ws_accept_key(const char *key, size_t key_len, char out[WS_ACCEPT_LEN + 1])
 int ws_key_is_valid(struct http_slice key);
 
 void handshake_evaluate(const struct http_request *req, const char *ws_path, struct handshake *hs);
+
+/* The Origin policy, --allow-origin: allow holds the flag's values, each a comma-separated list
+ * of origins (scheme://host[:port], compared without case and with default ports filled in),
+ * "null" or "*" (any). An upgrade is admitted without an Origin header (not a browser), with
+ * its own origin (Origin's host and port are the request's Host, or the absolute form's
+ * authority; http or https), or with a listed one. Sets *origin to the Origin header's value. */
+bool handshake_origin_allowed(const struct http_request *req, const char *const *allow,
+                              size_t n_allow, struct http_slice *origin);
+
+/* Turns an upgrade handshake_evaluate accepted (101) into 403 if its Origin is not admitted;
+ * hs->detail is then the refused Origin. */
+void handshake_check_origin(const struct http_request *req, const char *const *allow,
+                            size_t n_allow, struct handshake *hs);
+
+/* True if list is a valid --allow-origin value. */
+bool origin_list_is_valid(const char *list);
 
 /* An error response for a status decided before a request could be parsed (400, 431, ...). */
 void handshake_error(struct handshake *hs, int status, const char *why);

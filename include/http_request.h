@@ -38,7 +38,15 @@ int http_parse_request(const char *buf, size_t len, struct http_request *req);
 /* Case-insensitive comparison of a slice with a NUL-terminated lower-case string. */
 int http_slice_eq(struct http_slice s, const char *lower);
 
-/* True if the path of a request target (the part before any '?') is exactly path. */
+/* The path of a request target without its query, for the two forms a server of paths takes
+ * (RFC 9112 §3.2): the origin form (/ws?x) and the absolute form (http://host:8888/ws?x, http or
+ * https in any case), where no path means "/". *authority is the absolute form's host[:port],
+ * which overrides Host (§3.2.2); empty for the origin form. Returns 0 for the other forms (*,
+ * host:443), other schemes and an absolute form with userinfo or without a host. */
+int http_target_split(struct http_slice target, struct http_slice *path,
+                      struct http_slice *authority);
+
+/* True if the path of a request target (see http_target_split) is exactly path. */
 int http_target_is(struct http_slice target, const char *path);
 
 /* True if the comma-separated list in s contains token (case-insensitive). */

@@ -12,8 +12,8 @@
  * further ones share the label code="other", so no client can grow the exposition unbounded. */
 #define METRICS_APP_CODES 32
 
-/* The HTTP error statuses websock answers with: 400 404 405 426 431 500 503. */
-#define METRICS_STATUS_COUNT 7
+/* The HTTP error statuses websock answers with: 400 403 404 405 426 431 500 503. */
+#define METRICS_STATUS_COUNT 8
 
 struct metrics {
     struct session_counts echo;  /* messages and payload bytes, added by every session */

@@ -3,7 +3,10 @@
 #define WEBSOCK_OPTIONS_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
+
+#include "defaults.h"
 
 struct options {
     const char *bind;          /* NULL: all interfaces, IPv6 and IPv4 */
@@ -24,6 +27,9 @@ struct options {
     bool console;              /* serve the browser console at / */
     int workers;               /* 1: one process, no fork; N > 1: a supervisor and N workers */
     const char *unix_path;     /* non-NULL: listen on this Unix socket instead of TCP */
+    /* --allow-origin values, each a comma-separated list of origins, "null" or "*" */
+    const char *allow_origin[MAX_ALLOW_ORIGIN_FLAGS];
+    size_t allow_origin_count;
 };
 
 enum { OPTIONS_RUN, OPTIONS_EXIT_OK, OPTIONS_EXIT_USAGE };

@@ -264,7 +264,10 @@ static bool queue_response(struct server *srv, const struct handshake *hs)
 /* Queues an HTTP error response; the connection closes once it is written. */
 static void reject(struct server *srv, struct conn *c, struct handshake *hs)
 {
-    log_info(&srv->log, "%s rejected with %d: %s", PEER(c), hs->status, hs->why);
+    bool detail = hs->detail.p != NULL;
+    int len = hs->detail.len > 200 ? 200 : (int)hs->detail.len; /* bounded log lines */
+    log_info(&srv->log, "%s rejected with %d: %s%s%.*s%s", PEER(c), hs->status, hs->why,
+             detail ? " '" : "", len, detail ? hs->detail.p : "", detail ? "'" : "");
     metrics_count_rejection(&srv->metrics, hs->status);
     queue_response(srv, hs);
     buf_free(&c->in);
@@ -312,8 +315,10 @@ static void on_handshake_bytes(struct server *srv, struct conn *c, size_t n)
         handshake_error(&hs, 431, "request header fields too large");
     else if ((page = page_route(&req, srv->opt.path, srv->opt.console)) != PAGE_NONE)
         return serve_page(srv, c, &req, page);
-    else
+    else {
         handshake_evaluate(&req, srv->opt.path, &hs);
+        handshake_check_origin(&req, srv->opt.allow_origin, srv->opt.allow_origin_count, &hs);
+    }
 
     if (hs.status != 101) {
         reject(srv, c, &hs);

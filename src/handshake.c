@@ -1,8 +1,11 @@
 #include "handshake.h"
 
+#include <ctype.h>
 #include <openssl/evp.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 
 #include "defaults.h"
 
@@ -46,6 +49,7 @@ void handshake_error(struct handshake *hs, int status, const char *why)
 {
     hs->status = status;
     hs->why = why;
+    hs->detail = (struct http_slice){ NULL, 0 };
     hs->accept[0] = '\0';
 }
 
@@ -79,11 +83,19 @@ void handshake_evaluate(const struct http_request *req, const char *ws_path, str
 {
     int n;
     const struct http_slice *v;
-    if (req->minor_version < 1)
-        return handshake_error(hs, 400, "WebSocket needs HTTP/1.1");
+    bool get = req->method.len == 3 && memcmp(req->method.p, "GET", 3) == 0;
+    struct http_slice path, authority;
+    /* The path decides first, whatever the version: an unknown path is 404 over HTTP/1.0 too.
+     * OPTIONS * and CONNECT host:port are methods we do not serve; GET * is malformed. */
+    if (!http_target_split(req->target, &path, &authority))
+        return handshake_error(hs, get ? 400 : 405,
+                               get ? "the request target must be a path or an http(s) URI"
+                                   : "method not allowed");
     if (!http_target_is(req->target, ws_path))
         return handshake_error(hs, 404, "unknown path");
-    if (req->method.len != 3 || memcmp(req->method.p, "GET", 3) != 0)
+    if (req->minor_version < 1)
+        return handshake_error(hs, 400, "WebSocket needs HTTP/1.1");
+    if (!get)
         return handshake_error(hs, 405, "method not allowed");
     find_header(req, "host", &n);
     if (n != 1)
@@ -108,9 +120,211 @@ void handshake_evaluate(const struct http_request *req, const char *ws_path, str
 
     hs->status = 101;
     hs->why = "switching protocols";
+    hs->detail = (struct http_slice){ NULL, 0 };
     ws_accept_key(v->p, v->len, hs->accept);
     if (!hs->accept[0])
         handshake_error(hs, 500, "could not compute Sec-WebSocket-Accept");
+}
+
+/* ---- the Origin policy (RFC 6455 §4.2.2 item 4, §10.2) ---- */
+
+/* An origin's parts; port is the explicit one or the scheme's default (0: none known). */
+struct origin {
+    struct http_slice scheme, host;
+    unsigned port;
+};
+
+static unsigned default_port(struct http_slice scheme)
+{
+    if (http_slice_eq(scheme, "http") || http_slice_eq(scheme, "ws"))
+        return 80;
+    if (http_slice_eq(scheme, "https") || http_slice_eq(scheme, "wss"))
+        return 443;
+    return 0;
+}
+
+/* Bytes that cannot be part of a host: delimiters of a URI's other parts, lists, spaces, and
+ * the * of a wildcard, which --allow-origin does not offer. */
+static bool is_host_char(unsigned char c)
+{
+    return c > 0x20 && c < 0x7F && !strchr("/?#@,*\"<>\\^`{|}", c);
+}
+
+/* host[:port] (Host, an absolute form's authority, an origin's tail): the host with its
+ * brackets for an IPv6 literal; *port is 0 when there is none (an empty one counts as none,
+ * RFC 3986 §3.2.3). Returns false if it is malformed. */
+static bool split_authority(struct http_slice a, struct http_slice *host, unsigned *port)
+{
+    const char *p = a.p, *end = a.p + a.len;
+    if (p < end && *p == '[') {
+        const char *close = memchr(p, ']', a.len);
+        if (!close)
+            return false;
+        p = close + 1;
+    } else {
+        while (p < end && *p != ':')
+            p++;
+    }
+    *host = (struct http_slice){ a.p, (size_t)(p - a.p) };
+    if (host->len == 0 || (p < end && *p != ':'))
+        return false;
+    for (size_t i = 0; i < host->len; i++)
+        if (!is_host_char((unsigned char)host->p[i]) || (i && host->p[i] == '[') ||
+            (host->p[0] != '[' && host->p[i] == ']'))
+            return false;
+    *port = 0;
+    if (p < end) {
+        p++; /* the ':' */
+        if (end - p > 5)
+            return false;
+        for (; p < end; p++) {
+            if (*p < '0' || *p > '9')
+                return false;
+            *port = *port * 10 + (unsigned)(*p - '0');
+        }
+        if (*port > 65535)
+            return false;
+    }
+    return true;
+}
+
+/* scheme "://" host [":" port], as a browser serializes an origin (RFC 6454 §6.2). */
+static bool parse_origin(struct http_slice s, struct origin *o)
+{
+    const char *sep = s.len >= 3 ? memmem(s.p, s.len, "://", 3) : NULL;
+    if (!sep || sep == s.p)
+        return false;
+    o->scheme = (struct http_slice){ s.p, (size_t)(sep - s.p) };
+    for (size_t i = 0; i < o->scheme.len; i++) {
+        unsigned char c = (unsigned char)o->scheme.p[i];
+        if (!isalpha(c) && (i == 0 || (!isdigit(c) && !strchr("+-.", c))))
+            return false;
+    }
+    struct http_slice rest = { sep + 3, s.len - o->scheme.len - 3 };
+    if (!split_authority(rest, &o->host, &o->port))
+        return false;
+    if (!o->port)
+        o->port = default_port(o->scheme);
+    return true;
+}
+
+static bool slices_eq_nocase(struct http_slice a, struct http_slice b)
+{
+    return a.len == b.len && strncasecmp(a.p, b.p, a.len) == 0;
+}
+
+static bool origins_eq(const struct origin *a, const struct origin *b)
+{
+    return slices_eq_nocase(a->scheme, b->scheme) && slices_eq_nocase(a->host, b->host) &&
+           a->port == b->port;
+}
+
+/* Calls fn on each comma-separated entry of list, blanks around it trimmed, until fn returns
+ * true; returns whether one did. */
+static bool any_entry(const char *list, bool (*fn)(struct http_slice entry, const void *arg),
+                      const void *arg)
+{
+    for (const char *p = list;;) {
+        while (*p == ' ' || *p == '\t')
+            p++;
+        const char *end = p + strcspn(p, ",");
+        const char *stop = end;
+        while (stop > p && (stop[-1] == ' ' || stop[-1] == '\t'))
+            stop--;
+        if (fn((struct http_slice){ p, (size_t)(stop - p) }, arg))
+            return true;
+        if (!*end)
+            return false;
+        p = end + 1;
+    }
+}
+
+static bool entry_is_invalid(struct http_slice entry, const void *arg)
+{
+    (void)arg;
+    struct origin o;
+    return !http_slice_eq(entry, "*") && !http_slice_eq(entry, "null") && !parse_origin(entry, &o);
+}
+
+bool origin_list_is_valid(const char *list)
+{
+    return !any_entry(list, entry_is_invalid, NULL);
+}
+
+/* What an entry is compared with: the request's Origin as sent, and parsed if it parses. */
+struct origin_seen {
+    struct http_slice text;
+    bool parsed;
+    struct origin o;
+};
+
+static bool entry_is_any(struct http_slice entry, const void *arg)
+{
+    (void)arg;
+    return http_slice_eq(entry, "*");
+}
+
+static bool entry_admits(struct http_slice entry, const void *arg)
+{
+    const struct origin_seen *seen = arg;
+    struct origin o;
+    if (http_slice_eq(entry, "*"))
+        return true;
+    if (http_slice_eq(entry, "null"))
+        return http_slice_eq(seen->text, "null");
+    return seen->parsed && parse_origin(entry, &o) && origins_eq(&o, &seen->o);
+}
+
+/* The page's own origin: the host (and port, the scheme's default if Host has none) the request
+ * was sent to. A TLS proxy in front makes the page https: while Host stays the same. */
+static bool same_origin(const struct origin *o, const struct http_request *req)
+{
+    struct http_slice path, authority, host;
+    unsigned port;
+    int n;
+    if (!http_target_split(req->target, &path, &authority) || !authority.len) {
+        const struct http_slice *h = find_header(req, "host", &n);
+        if (!h)
+            return false;
+        authority = *h;
+    }
+    if (!http_slice_eq(o->scheme, "http") && !http_slice_eq(o->scheme, "https"))
+        return false;
+    return split_authority(authority, &host, &port) && slices_eq_nocase(host, o->host) &&
+           (port ? port : default_port(o->scheme)) == o->port;
+}
+
+bool handshake_origin_allowed(const struct http_request *req, const char *const *allow,
+                              size_t n_allow, struct http_slice *origin)
+{
+    int n;
+    const struct http_slice *v = find_header(req, "origin", &n);
+    *origin = v ? *v : (struct http_slice){ "", 0 };
+    for (size_t i = 0; i < n_allow; i++)
+        if (any_entry(allow[i], entry_is_any, NULL))
+            return true;
+    if (n == 0)
+        return true; /* not a browser: it could send any Origin it liked anyway */
+    if (n > 1)
+        return false;
+    struct origin_seen seen = { .text = *v };
+    seen.parsed = parse_origin(*v, &seen.o);
+    if (seen.parsed && same_origin(&seen.o, req))
+        return true;
+    for (size_t i = 0; i < n_allow; i++)
+        if (any_entry(allow[i], entry_admits, &seen))
+            return true;
+    return false;
+}
+
+void handshake_check_origin(const struct http_request *req, const char *const *allow,
+                            size_t n_allow, struct handshake *hs)
+{
+    struct http_slice origin;
+    if (hs->status != 101 || handshake_origin_allowed(req, allow, n_allow, &origin))
+        return;
+    handshake_error(hs, 403, "Origin not allowed (see --allow-origin)");
+    hs->detail = origin;
 }
 
 static const char *status_text(int status)
@@ -118,6 +332,7 @@ static const char *status_text(int status)
     switch (status) {
     case 101: return "Switching Protocols";
     case 400: return "Bad Request";
+    case 403: return "Forbidden";
     case 404: return "Not Found";
     case 405: return "Method Not Allowed";
     case 408: return "Request Timeout";

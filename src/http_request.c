@@ -164,11 +164,48 @@ int http_slice_eq(struct http_slice s, const char *lower)
     return 1;
 }
 
+/* "http://" or "https://", in any case: the length of the prefix, or 0. */
+static size_t http_scheme_len(struct http_slice t)
+{
+    for (size_t n = 4; n <= 5; n++) {
+        struct http_slice scheme = { t.p, n };
+        if (t.len >= n + 3 && http_slice_eq(scheme, n == 4 ? "http" : "https") &&
+            memcmp(t.p + n, "://", 3) == 0)
+            return n + 3;
+    }
+    return 0;
+}
+
+int http_target_split(struct http_slice target, struct http_slice *path,
+                      struct http_slice *authority)
+{
+    const char *p = target.p, *end = target.p + target.len;
+    *authority = (struct http_slice){ p, 0 };
+    if (p < end && *p != '/') {
+        size_t skip = http_scheme_len(target);
+        if (!skip)
+            return 0; /* asterisk form, authority form, another scheme, junk */
+        p += skip;
+        const char *a = p;
+        while (p < end && *p != '/' && *p != '?')
+            p++;
+        *authority = (struct http_slice){ a, (size_t)(p - a) };
+        /* RFC 9110 §4.2.4: userinfo in an http(s) URI is an error; the host is required. */
+        if (authority->len == 0 || memchr(a, '@', authority->len))
+            return 0;
+    }
+    const char *q = memchr(p, '?', (size_t)(end - p));
+    *path = (struct http_slice){ p, (size_t)((q ? q : end) - p) };
+    if (path->len == 0)
+        *path = (struct http_slice){ "/", 1 }; /* http://host and http://host?x mean / */
+    return 1;
+}
+
 int http_target_is(struct http_slice target, const char *path)
 {
-    const char *q = memchr(target.p, '?', target.len);
-    size_t n = q ? (size_t)(q - target.p) : target.len;
-    return n == strlen(path) && memcmp(target.p, path, n) == 0;
+    struct http_slice have, authority;
+    return http_target_split(target, &have, &authority) && have.len == strlen(path) &&
+           memcmp(have.p, path, have.len) == 0;
 }
 
 int http_list_has_token(struct http_slice s, const char *lower_token)

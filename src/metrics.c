@@ -4,7 +4,7 @@
 #include <stdio.h>
 
 /* Every error status websock answers with (see handshake.c), in the order of m->rejected. */
-static const int statuses[METRICS_STATUS_COUNT] = { 400, 404, 405, 426, 431, 500, 503 };
+static const int statuses[METRICS_STATUS_COUNT] = { 400, 403, 404, 405, 426, 431, 500, 503 };
 
 void metrics_count_close(struct metrics *m, uint16_t code)
 {

@@ -1,6 +1,7 @@
 #include "options.h"
 
 #include <arpa/inet.h>
+#include <ctype.h>
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
@@ -10,6 +11,7 @@
 #include <sys/un.h>
 
 #include "defaults.h"
+#include "handshake.h"
 #include "log.h"
 
 static void usage(FILE *f)
@@ -43,10 +45,14 @@ static void usage(FILE *f)
             "  --workers N           N > 1: N worker processes share the port (SO_REUSEPORT),\n"
             "                        restarted if they die (default %d: one process)\n"
             "  --unix PATH           listen on this Unix domain socket instead of TCP\n"
+            "  --allow-origin LIST   browser origins that may connect besides the page's own:\n"
+            "                        scheme://host[:port], comma-separated or repeated; null;\n"
+            "                        * for any. Without Origin (not a browser) always allowed;\n"
+            "                        others get 403 (default: same origin only)\n"
             "  --help                show this help\n"
             "  --version             show the version\n"
             "\n"
-            "Sizes accept a K, M or G suffix (powers of 1024).\n",
+            "Sizes accept a K, M, G or T suffix (powers of 1024).\n",
             DEFAULT_PORT, DEFAULT_PATH, DEFAULT_MAX_MESSAGE >> 20, DEFAULT_COALESCE_MAX >> 10,
             DEFAULT_MAX_HEADER_BYTES >> 10, DEFAULT_OUTPUT_HIGH_WATER >> 10,
             DEFAULT_HANDSHAKE_TIMEOUT_MS, DEFAULT_CLOSE_TIMEOUT_MS, DEFAULT_SEND_TIMEOUT_MS,
@@ -54,26 +60,35 @@ static void usage(FILE *f)
             DEFAULT_MAX_BUFFERED >> 20, DEFAULT_WORKERS);
 }
 
+/* One line on stderr, whatever the value holds: control bytes are shown as \xNN. */
 static int bad_value(const char *flag, const char *value, const char *expected)
 {
-    fprintf(stderr, "websock: --%s: expected %s, got '%s'\n", flag, expected, value);
+    fprintf(stderr, "websock: --%s: expected %s, got '", flag, expected);
+    for (const unsigned char *p = (const unsigned char *)value; *p; p++) {
+        if (*p < 0x20 || *p == 0x7F)
+            fprintf(stderr, "\\x%02x", *p);
+        else
+            fputc(*p, stderr);
+    }
+    fputs("'\n", stderr);
     return OPTIONS_EXIT_USAGE;
 }
 
-/* An unsigned integer with an optional K/M/G suffix, within [min, max]. */
+/* An unsigned decimal integer with an optional K/M/G/T suffix, within [min, max]. Only digits
+ * may come first: strtoull would also take leading whitespace and a sign. */
 static int parse_size(const char *s, uint64_t min, uint64_t max, uint64_t *out)
 {
-    if (!*s || *s == '-' || *s == '+')
+    if (!isdigit((unsigned char)*s))
         return -1;
     errno = 0;
     char *end;
     unsigned long long v = strtoull(s, &end, 10);
-    if (errno || end == s)
+    if (errno)
         return -1;
     unsigned shift = 0;
     if (*end) {
-        const char *units = "KMG";
-        const char *u = strchr(units, *end >= 'a' ? *end - 32 : *end);
+        const char *units = "KMGT";
+        const char *u = strchr(units, toupper((unsigned char)*end));
         if (!u || end[1])
             return -1;
         shift = 10 * (unsigned)(u - units + 1);
@@ -85,6 +100,15 @@ static int parse_size(const char *s, uint64_t min, uint64_t max, uint64_t *out)
         return -1;
     *out = v;
     return 0;
+}
+
+/* A plain count (port, milliseconds, processes): digits only, no size suffix. */
+static int parse_count(const char *s, uint64_t min, uint64_t max, uint64_t *out)
+{
+    for (const char *p = s; *p; p++)
+        if (!isdigit((unsigned char)*p))
+            return -1;
+    return parse_size(s, min, max, out);
 }
 
 int options_parse(int argc, char **argv, struct options *o)
@@ -111,7 +135,7 @@ int options_parse(int argc, char **argv, struct options *o)
     enum { O_PORT = 256, O_BIND, O_PATH, O_MAX_MESSAGE, O_COALESCE, O_MAX_HEADER, O_HIGH_WATER,
            O_HS_TIMEOUT, O_CLOSE_TIMEOUT, O_SEND_TIMEOUT, O_PING_INTERVAL, O_IDLE_TIMEOUT,
            O_MAX_CONNECTIONS, O_MAX_BUFFERED, O_LOG_LEVEL, O_HELP, O_VERSION, O_NO_PAGE,
-           O_WORKERS, O_UNIX };
+           O_WORKERS, O_UNIX, O_ALLOW_ORIGIN };
     static const struct option longopts[] = {
         { "port", required_argument, NULL, O_PORT },
         { "bind", required_argument, NULL, O_BIND },
@@ -133,6 +157,7 @@ int options_parse(int argc, char **argv, struct options *o)
         { "no-page", no_argument, NULL, O_NO_PAGE },
         { "workers", required_argument, NULL, O_WORKERS },
         { "unix", required_argument, NULL, O_UNIX },
+        { "allow-origin", required_argument, NULL, O_ALLOW_ORIGIN },
         { 0 },
     };
     opterr = 0;
@@ -147,8 +172,8 @@ int options_parse(int argc, char **argv, struct options *o)
                 name = lo->name;
         switch (c) {
         case O_PORT:
-            if (parse_size(optarg, 1, 65535, &v) || strpbrk(optarg, "KMGkmg"))
-                return bad_value(name, optarg, "a port number 1-65535");
+            if (parse_count(optarg, 1, 65535, &v))
+                return bad_value(name, optarg, "a port number (1 to 65535)");
             o->port = (int)v;
             tcp_flag = "port";
             break;
@@ -187,23 +212,23 @@ int options_parse(int argc, char **argv, struct options *o)
             break;
         case O_HS_TIMEOUT:
         case O_CLOSE_TIMEOUT:
-            if (parse_size(optarg, 1, 86400000, &v) || strpbrk(optarg, "KMGkmg"))
+            if (parse_count(optarg, 1, 86400000, &v))
                 return bad_value(name, optarg, "milliseconds (1 to 86400000)");
             *(c == O_HS_TIMEOUT ? &o->handshake_timeout_ms : &o->close_timeout_ms) = (int64_t)v;
             break;
         case O_SEND_TIMEOUT:
-            if (parse_size(optarg, 1, 86400000, &v) || strpbrk(optarg, "KMGkmg"))
+            if (parse_count(optarg, 1, 86400000, &v))
                 return bad_value(name, optarg, "milliseconds (1 to 86400000)");
             o->send_timeout_ms = (int64_t)v;
             break;
         case O_PING_INTERVAL:
         case O_IDLE_TIMEOUT:
-            if (parse_size(optarg, 0, 86400000, &v) || strpbrk(optarg, "KMGkmg"))
+            if (parse_count(optarg, 0, 86400000, &v))
                 return bad_value(name, optarg, "milliseconds (0 to 86400000; 0 disables)");
             *(c == O_PING_INTERVAL ? &o->ping_interval_ms : &o->idle_timeout_ms) = (int64_t)v;
             break;
         case O_MAX_CONNECTIONS:
-            if (parse_size(optarg, 0, 10000000, &v) || strpbrk(optarg, "KMGkmg"))
+            if (parse_count(optarg, 0, 10000000, &v))
                 return bad_value(name, optarg, "a number of connections (0 to 10000000)");
             o->max_connections = v;
             break;
@@ -220,7 +245,7 @@ int options_parse(int argc, char **argv, struct options *o)
             o->console = false;
             break;
         case O_WORKERS:
-            if (parse_size(optarg, 1, MAX_WORKERS, &v) || strpbrk(optarg, "KMGkmg"))
+            if (parse_count(optarg, 1, MAX_WORKERS, &v))
                 return bad_value(name, optarg, "a number of worker processes (1 to 1024)");
             o->workers = (int)v;
             break;
@@ -228,6 +253,15 @@ int options_parse(int argc, char **argv, struct options *o)
             if (!optarg[0] || strlen(optarg) >= sizeof(((struct sockaddr_un *)0)->sun_path))
                 return bad_value(name, optarg, "a socket path of 1 to 107 bytes");
             o->unix_path = optarg;
+            break;
+        case O_ALLOW_ORIGIN:
+            if (!origin_list_is_valid(optarg))
+                return bad_value(name, optarg,
+                                 "origins such as https://example.org:8443 (scheme://host[:port], "
+                                 "comma-separated), null or *");
+            if (o->allow_origin_count == MAX_ALLOW_ORIGIN_FLAGS)
+                return bad_value(name, optarg, "at most 64 of these flags (list origins with commas)");
+            o->allow_origin[o->allow_origin_count++] = optarg;
             break;
         case O_HELP:
             usage(stdout);

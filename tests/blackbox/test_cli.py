@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from conftest import (OP_TEXT, parse_http_head, raw_upgrade, read_http_head,
+from conftest import (OP_TEXT, free_port, parse_http_head, raw_upgrade, read_http_head,
                       read_http_response_until_eof, recv_message, require_binary, run_cli,
                       send_frame, upgrade_request)
 
@@ -57,6 +57,58 @@ def test_bad_flag_value_exits_2_with_one_line_naming_the_flag(args, flag):
     assert len(lines) == 1, f"{args}: expected one line on stderr, got {r.stderr!r}"
     assert flag in lines[0], f"{args}: error does not name {flag}: {lines[0]!r}"
     assert r.stdout == "", f"{args}: unexpected stdout {r.stdout!r}"
+
+
+# Every flag that takes a number; its error text names the accepted range as "(LOW to HIGH".
+NUMERIC_FLAGS = ["--port", "--max-message", "--coalesce-max", "--max-header-bytes",
+                 "--output-high-water", "--max-buffered", "--max-connections", "--workers",
+                 "--handshake-timeout", "--close-timeout", "--send-timeout", "--ping-interval",
+                 "--idle-timeout"]
+
+
+def accepted_range(flag: str) -> tuple[str, str]:
+    r = run_cli(flag, "x")
+    assert r.returncode == 2, r
+    m = re.search(r"\((\w+) to (\w+)[;)]", r.stderr)
+    assert m, f"{flag}: the error does not name the accepted range: {r.stderr!r}"
+    return m.group(1), m.group(2)
+
+
+@pytest.mark.parametrize("flag", NUMERIC_FLAGS)
+def test_both_ends_of_the_range_the_error_names_are_accepted(flag):
+    """What the error text promises is what the flag takes: "(1 to 1T)" means 1T is valid.
+    --help after the flag exits 0 only if the value before it parsed."""
+    for value in accepted_range(flag):
+        r = run_cli(flag, value, "--help")
+        assert r.returncode == 0, f"{flag} {value}: exit {r.returncode}, {r.stderr!r}"
+
+
+@pytest.mark.parametrize("flag", NUMERIC_FLAGS)
+def test_numbers_with_spaces_or_signs_are_rejected(flag):
+    """strtol/strtoull skip leading whitespace and take a sign; a flag value must not."""
+    low, _ = accepted_range(flag)
+    for value in [f" {low}", f"\t{low}", f"{low} ", f"{low}\n", f"+{low}", f"-{low}",
+                  f"{low} {low}"]:
+        r = run_cli(flag, value, "--help")
+        assert r.returncode == 2, f"{flag} {value!r} accepted: exit {r.returncode}"
+        lines = [ln for ln in r.stderr.splitlines() if ln.strip()]
+        assert len(lines) == 1 and flag in lines[0], f"{flag} {value!r}: {r.stderr!r}"
+
+
+@pytest.mark.parametrize("flag,value", [("--port", "1K"), ("--port", "1T"),
+                                        ("--max-connections", "0T"), ("--workers", "1t"),
+                                        ("--idle-timeout", "0K")])
+def test_counts_take_no_size_suffix(flag, value):
+    r = run_cli(flag, value, "--help")
+    assert r.returncode == 2, f"{flag} {value} accepted"
+
+
+def test_port_with_a_leading_space_does_not_start_a_server():
+    """The issue's example, --port " 80", used to listen on port 80 (a free port here)."""
+    port = free_port()
+    r = run_cli("--port", f" {port}", "--bind", "127.0.0.1")
+    assert r.returncode == 2, r
+    assert "--port" in r.stderr and f"' {port}'" in r.stderr, r.stderr
 
 
 def test_port_in_use_exits_1_with_clear_message():

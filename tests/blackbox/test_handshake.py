@@ -120,7 +120,7 @@ def test_unsupported_extensions_and_subprotocols_are_not_echoed(websock):
     s = websock.connect()
     extra = ("Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits\r\n"
              "Sec-WebSocket-Protocol: chat, superchat\r\n"
-             "Origin: http://example.com\r\n"
+             "Origin: http://127.0.0.1\r\n"  # its own origin (Host: 127.0.0.1)
              "User-Agent: blackbox-test\r\n")
     resp = raw_upgrade(s, extra=extra)
     assert resp.header("Sec-WebSocket-Extensions") is None, resp.raw_head
@@ -163,6 +163,59 @@ def test_request_terminator_split_across_writes_upgrades(websock):
     s.sendall(data[-1:])
     resp = parse_http_head(read_http_head(s))
     assert resp.status == 101, resp.raw_head
+
+
+# ---------------------------------------------------------------------------- request targets
+
+@pytest.mark.parametrize("target", [
+    "http://127.0.0.1/ws", "http://127.0.0.1:8888/ws?token=abc", "HTTPS://Example.ORG/ws",
+    "hTtP://[::1]:9/ws?",
+], ids=["http", "port-and-query", "https-upper-case", "ipv6-empty-query"])
+def test_absolute_form_upgrades_on_its_path(websock, target):
+    """RFC 9112 §3.2.2: a server must accept the absolute form and route on its path."""
+    s = websock.connect()
+    key = make_key()
+    s.sendall(request(path=target, headers=upgrade_headers(key=key)))
+    resp = parse_http_head(read_http_head(s))
+    assert resp.status == 101, resp.raw_head
+    assert resp.header("Sec-WebSocket-Accept") == accept_for(key)
+    s.sendall(build_frame(OP_TEXT, b"absolute"))
+    assert recv_message(s)[:2] == (OP_TEXT, b"absolute")
+
+
+@pytest.mark.parametrize("target", ["http://127.0.0.1/wsx", "http://127.0.0.1/nope?ws",
+                                    "http://127.0.0.1"],
+                         ids=["other-path", "query-is-not-path", "no-path-is-root"])
+def test_absolute_form_of_an_unknown_path_gives_404(websock_factory, target):
+    srv = websock_factory("--no-page")  # so http://host (that is, /) is unknown too
+    check_error_response(exchange(srv, request(path=target, headers=upgrade_headers())), 404)
+
+
+@pytest.mark.parametrize("headers", [upgrade_headers(), [("Host", "127.0.0.1")], []],
+                         ids=["upgrade-headers", "plain", "no-host"])
+def test_http_1_0_request_for_an_unknown_path_gives_404(websock, headers):
+    """The README promises 404 for unknown paths; HTTP/1.0 used to get 400 before its path
+    was looked at."""
+    data = request(path="/does-not-exist", headers=headers).replace(b"HTTP/1.1", b"HTTP/1.0", 1)
+    check_error_response(exchange(websock, data), 404)
+
+
+def test_http_1_0_upgrade_of_the_websocket_path_still_gives_400(websock):
+    data = request(headers=upgrade_headers()).replace(b"HTTP/1.1", b"HTTP/1.0", 1)
+    resp = exchange(websock, data)
+    check_error_response(resp, 400)
+    assert b"HTTP/1.1" in resp.body, resp.body
+
+
+@pytest.mark.parametrize("method,target,status", [
+    ("OPTIONS", "*", 405), ("CONNECT", "127.0.0.1:443", 405), ("GET", "*", 400),
+    ("GET", "127.0.0.1:80", 400), ("GET", "ftp://127.0.0.1/ws", 400),
+    ("GET", "http://user@127.0.0.1/ws", 400), ("GET", "http:///ws", 400),
+], ids=["options-asterisk", "connect-authority", "get-asterisk", "get-authority",
+        "other-scheme", "userinfo", "no-host"])
+def test_other_target_forms_are_refused(websock, method, target, status):
+    check_error_response(exchange(websock, request(method=method, path=target,
+                                                   headers=upgrade_headers())), status)
 
 
 # ---------------------------------------------------------------------------- 426

@@ -26,7 +26,7 @@ FAMILIES = {  # family name as the parser reports it (counters without _total) -
     "websock_closes": "counter",
     "websock_handshake_rejections": "counter",
 }
-STATUSES = ["400", "404", "405", "426", "431", "500", "503"]
+STATUSES = ["400", "403", "404", "405", "426", "431", "500", "503"]
 
 
 class Scraper:

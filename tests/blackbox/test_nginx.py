@@ -24,9 +24,9 @@ import pytest
 
 import nginx_proxy
 from conftest import (IO_TIMEOUT, OP_CLOSE, OP_PING, OP_PONG, OP_TEXT, STOP_TIMEOUT, Server,
-                      assert_eof, close_payload, free_port,
+                      assert_eof, close_payload, free_port, parse_http_head, read_http_head,
                       read_http_response_until_eof, raw_upgrade, recv_close, recv_frame,
-                      recv_message, send_frame)
+                      recv_message, send_frame, upgrade_request)
 
 NGINX = nginx_proxy.find_nginx()
 pytestmark = pytest.mark.skipif(NGINX is None, reason=nginx_proxy.MISSING)
@@ -199,3 +199,20 @@ def test_plain_get_through_nginx_reaches_websock(websock_factory, nginx_factory)
     assert resp.status == 426, resp.raw_head
     assert resp.header("Sec-WebSocket-Version") == "13", resp.raw_head
     assert wait_for_log(server, "rejected with 426"), server.stderr_text()
+
+
+def test_origin_policy_through_nginx(websock_factory, nginx_factory):
+    """A browser page of the proxy's own host and port (on a non-default port here) is the same
+    origin for websock: nginx passes the client's Host with its port on (with $host it would
+    drop the port and this page would get 403). A foreign page still gets websock's 403."""
+    server = websock_factory()
+    proxy = nginx_factory(server)
+    s = proxy.connect()
+    raw_upgrade(s, host=f"127.0.0.1:{proxy.port}",
+                extra=f"Origin: http://127.0.0.1:{proxy.port}\r\n")
+    echo(s, "same origin through nginx")
+    s = proxy.connect()
+    s.sendall(upgrade_request(host=f"127.0.0.1:{proxy.port}",
+                              extra="Origin: https://evil.example\r\n"))
+    resp = parse_http_head(read_http_head(s))  # nginx keeps the client connection open
+    assert resp.status == 403, resp.raw_head

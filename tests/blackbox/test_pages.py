@@ -47,6 +47,22 @@ def test_healthz_for_simple_probes(websock, path, version):
     assert resp.body == b"ok\n"
 
 
+@pytest.mark.parametrize("target,content_type", [
+    ("http://127.0.0.1/", "text/html; charset=utf-8"),
+    ("HTTP://127.0.0.1:8888", "text/html; charset=utf-8"),
+    ("https://example.org?tab=log", "text/html; charset=utf-8"),
+    ("http://127.0.0.1/healthz?probe=lb", "text/plain; charset=utf-8"),
+    ("http://127.0.0.1/metrics", METRICS_TYPE),
+], ids=["root", "no-path-upper-case", "https-query", "healthz", "metrics"])
+@pytest.mark.parametrize("version", ["1.1", "1.0"])
+def test_absolute_form_reaches_the_pages(websock, target, content_type, version):
+    """RFC 9112 §3.2.2: GET http://host/healthz is GET /healthz (what a proxy may send)."""
+    resp = http(websock, target, version=version)
+    check_page(resp, content_type)
+    if "healthz" in target:
+        assert resp.body == b"ok\n"
+
+
 @pytest.mark.parametrize("path,content_type", [
     ("/", "text/html; charset=utf-8"),
     ("/healthz", "text/plain; charset=utf-8"),

@@ -19,6 +19,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (whole > 0) {
         struct handshake hs;
         handshake_evaluate(&req, "/ws", &hs);
+        static const char *const allow[] = { "https://a.test:8443, null", "http://[::1]" };
+        handshake_check_origin(&req, allow, 2, &hs);
         char out[512];
         size_t n = handshake_response(&hs, out, sizeof out);
         if (n == 0 || n >= sizeof out)

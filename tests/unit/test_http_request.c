@@ -352,6 +352,93 @@ static void slice_eq_is_case_insensitive(void **state)
     assert_true(http_slice_eq(empty, ""));
 }
 
+/* ---- request targets ---------------------------------------------------------------------------- */
+
+/* Splits target (copied before an unmapped page) and checks the path and authority. */
+static void check_split(const char *target, const char *want_path, const char *want_authority)
+{
+    size_t n = strlen(target);
+    struct http_slice t = { (const char *)guard_copy(target, n), n }, path, authority;
+    if (!http_target_split(t, &path, &authority))
+        fail_msg("%s: not split", target);
+    if (path.len != strlen(want_path) || memcmp(path.p, want_path, path.len) != 0)
+        fail_msg("%s: path '%.*s', expected '%s'", target, (int)path.len, path.p, want_path);
+    if (authority.len != strlen(want_authority) ||
+        memcmp(authority.p, want_authority, authority.len) != 0)
+        fail_msg("%s: authority '%.*s', expected '%s'", target, (int)authority.len, authority.p,
+                 want_authority);
+}
+
+static int splits(const char *target)
+{
+    size_t n = strlen(target);
+    struct http_slice t = { (const char *)guard_copy(target, n), n }, path, authority;
+    return http_target_split(t, &path, &authority);
+}
+
+static void origin_form_path_is_before_the_query(void **state)
+{
+    (void)state;
+    check_split("/ws", "/ws", "");
+    check_split("/ws?x=1", "/ws", "");
+    check_split("/", "/", "");
+    check_split("/?", "/", "");
+    check_split("//host/ws", "//host/ws", "");
+}
+
+/* RFC 9112 §3.2.2: a server must accept the absolute form; its authority overrides Host. */
+static void absolute_form_routes_on_its_path(void **state)
+{
+    (void)state;
+    check_split("http://example.com/ws", "/ws", "example.com");
+    check_split("http://127.0.0.1:8888/ws?x=1", "/ws", "127.0.0.1:8888");
+    check_split("https://example.com/healthz", "/healthz", "example.com");
+    check_split("HTTP://Example.COM/ws", "/ws", "Example.COM");
+    check_split("HtTpS://[::1]:8443/metrics", "/metrics", "[::1]:8443");
+    check_split("http://example.com", "/", "example.com");
+    check_split("http://example.com?x", "/", "example.com");
+    check_split("http://example.com/", "/", "example.com");
+    check_split("http://example.com/a/b?c=/d", "/a/b", "example.com");
+}
+
+static void other_target_forms_do_not_split(void **state)
+{
+    (void)state;
+    assert_false(splits("*"));                        /* asterisk form (OPTIONS) */
+    assert_false(splits("example.com:443"));          /* authority form (CONNECT) */
+    assert_false(splits("ws"));
+    assert_false(splits("ws://example.com/ws"));      /* not an http(s) URI */
+    assert_false(splits("ftp://example.com/ws"));
+    assert_false(splits("http:/ws"));
+    assert_false(splits("http:"));
+    assert_false(splits("http://"));                  /* no host */
+    assert_false(splits("http:///ws"));
+    assert_false(splits("http://?x"));
+    assert_false(splits("http://user@example.com/ws")); /* userinfo (RFC 9110 §4.2.4) */
+    assert_false(splits("http://u:p@example.com/ws"));
+    assert_false(splits("httpx://example.com/ws"));
+}
+
+static int target_is(const char *target, const char *path)
+{
+    size_t n = strlen(target);
+    struct http_slice t = { (const char *)guard_copy(target, n), n };
+    return http_target_is(t, path);
+}
+
+static void target_is_matches_whole_paths_in_both_forms(void **state)
+{
+    (void)state;
+    assert_true(target_is("/ws?x", "/ws"));
+    assert_true(target_is("http://h/ws?x", "/ws"));
+    assert_true(target_is("http://h", "/"));
+    assert_false(target_is("http://h/wsx", "/ws"));
+    assert_false(target_is("http://h/w", "/ws"));
+    assert_false(target_is("/WS", "/ws"));
+    assert_false(target_is("*", "/"));
+    assert_false(target_is("h:80", "/"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -372,6 +459,10 @@ int main(void)
         cmocka_unit_test(list_has_token_with_spaces_and_case),
         cmocka_unit_test(list_has_token_needs_whole_token),
         cmocka_unit_test(slice_eq_is_case_insensitive),
+        cmocka_unit_test(origin_form_path_is_before_the_query),
+        cmocka_unit_test(absolute_form_routes_on_its_path),
+        cmocka_unit_test(other_target_forms_do_not_split),
+        cmocka_unit_test(target_is_matches_whole_paths_in_both_forms),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

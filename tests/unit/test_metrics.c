@@ -135,11 +135,12 @@ static void rejections_by_status(void **state)
 {
     (void)state;
     struct metrics m = { 0 };
-    static const int statuses[] = { 400, 404, 404, 405, 426, 431, 503, 500, 599 };
+    static const int statuses[] = { 400, 403, 404, 404, 405, 426, 431, 503, 500, 599 };
     for (size_t i = 0; i < sizeof statuses / sizeof statuses[0]; i++)
         metrics_count_rejection(&m, statuses[i]);
     const char *t = format(&m);
     assert_line(t, "websock_handshake_rejections_total{status=\"400\"} 1");
+    assert_line(t, "websock_handshake_rejections_total{status=\"403\"} 1");
     assert_line(t, "websock_handshake_rejections_total{status=\"404\"} 2");
     assert_line(t, "websock_handshake_rejections_total{status=\"405\"} 1");
     assert_line(t, "websock_handshake_rejections_total{status=\"426\"} 1");

@@ -46,6 +46,16 @@ static void routes_by_path(void **state)
         { "/metric", true, PAGE_NONE },
         { "//", true, PAGE_NONE },
         { "/index.html", true, PAGE_NONE },
+        /* The absolute form (RFC 9112 §3.2.2) routes on its path; no path means /. */
+        { "http://127.0.0.1:8888/", true, PAGE_CONSOLE },
+        { "http://127.0.0.1:8888", true, PAGE_CONSOLE },
+        { "HTTPS://example.com?tab=log", true, PAGE_CONSOLE },
+        { "http://example.com/healthz?probe=lb", true, PAGE_HEALTHZ },
+        { "https://example.com/metrics", false, PAGE_METRICS },
+        { "http://example.com/ws", true, PAGE_NONE },
+        { "http://example.com/nope", true, PAGE_NONE },
+        { "*", true, PAGE_NONE },
+        { "example.com:80", true, PAGE_NONE },
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         enum page got = route("GET", cases[i].target, "/ws", cases[i].console);
