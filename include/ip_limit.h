@@ -26,6 +26,7 @@ struct ip_limit {
     uint32_t idle_head;   /* index + 1: entries with no connection, least recently idle first */
     uint32_t idle_tail;
     uint32_t live;        /* entries in use */
+    uint32_t open;        /* connections counted, all addresses together */
     uint32_t max_conns;   /* per address; 0: no limit */
     int64_t interval_us;  /* one handshake per interval on average; 0: no rate limit */
     int64_t tolerance_us; /* burst: (burst - 1) intervals may be taken at once */

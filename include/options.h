@@ -3,7 +3,12 @@
 #define WEBSOCK_OPTIONS_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
+
+#include "defaults.h"
+#include "forwarded.h"
+#include "ip_addr.h"
 
 struct options {
     const char *bind;          /* NULL: all interfaces, IPv6 and IPv4 */
@@ -24,6 +29,14 @@ struct options {
     bool console;              /* serve the browser console at / */
     int workers;               /* 1: one process, no fork; N > 1: a supervisor and N workers */
     const char *unix_path;     /* non-NULL: listen on this Unix socket instead of TCP */
+    uint32_t max_connections_per_ip; /* 0: no limit */
+    uint32_t handshake_rate_per_ip;  /* per second; 0: no limit */
+    uint32_t handshake_burst_per_ip;
+    size_t trusted_proxy_count;
+    struct ip_cidr trusted_proxies[MAX_TRUSTED_PROXIES]; /* --trust-proxy */
+    enum proxy_header proxy_header;  /* which header those proxies maintain */
+    size_t per_ip_exempt_count;
+    struct ip_cidr per_ip_exempt[MAX_PER_IP_EXEMPT]; /* clients never limited per address */
 };
 
 enum { OPTIONS_RUN, OPTIONS_EXIT_OK, OPTIONS_EXIT_USAGE };

@@ -175,6 +175,7 @@ enum ip_verdict ip_limit_admit(struct ip_limit *t, struct ip_addr key, int64_t n
     e->tat_us = tat + t->interval_us;
     if (e->count++ == 0)
         idle_unlink(t, ref);
+    t->open++;
     *handle = ref;
     return IP_ALLOWED;
 }
@@ -184,7 +185,10 @@ void ip_limit_release(struct ip_limit *t, uint32_t handle, int64_t now_ms)
     if (!handle || handle > t->used)
         return;
     struct ip_limit_entry *e = at(t, handle);
-    if (e->count == 0 || --e->count > 0)
+    if (e->count == 0)
+        return;
+    t->open--;
+    if (--e->count > 0)
         return;
     idle_append(t, handle);
     if (forgettable(e, now_ms * 1000))

@@ -270,6 +270,10 @@ static void random_traffic_matches_a_model(void **state)
         }
         assert_true(t.live <= 8);
     }
+    uint32_t total = 0;
+    for (uint32_t a = 0; a < ADDRS; a++)
+        total += tracked[a];
+    assert_int_equal(t.open, total);
     for (uint32_t a = 0; a < ADDRS; a++) {
         struct ip_addr k = { 0, 0x0000ffff0a000000ull | a };
         assert_int_equal(ip_limit_count(&t, k), tracked[a]);
