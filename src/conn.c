@@ -363,7 +363,7 @@ static void on_handshake_bytes(struct server *srv, struct conn *c, size_t n)
     else if (rc < 0 || (size_t)rc > srv->opt.max_header_bytes)
         handshake_error(&hs, 431, "request header fields too large");
     else if (c->per_ip == PER_IP_AT_REQUEST && !charge_forwarded_client(srv, c, &req))
-        return (void)send_scratch(srv, c);
+        return (void)send_scratch(srv, c); /* the 429 is queued */
     else if ((page = page_route(&req, srv->opt.path, srv->opt.console)) != PAGE_NONE)
         return serve_page(srv, c, &req, page);
     else
