@@ -8,11 +8,13 @@ WARN    := -std=gnu11 -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissi
 CPPFLAGS += -Iinclude -D_GNU_SOURCE
 LDLIBS  := -lcrypto
 
-SERVER_SRCS := src/buf.c src/conn.c src/frame.c src/handshake.c src/http_request.c src/log.c \
+SERVER_SRCS := src/buf.c src/conn.c src/forwarded.c src/frame.c src/handshake.c src/http_request.c \
+               src/ip_addr.c src/ip_limit.c src/log.c \
                src/loop.c src/metrics.c src/net.c src/notify.c src/options.c src/outq.c \
                src/pages.c src/server.c src/session.c src/simd.c src/supervisor.c src/utf8.c
 # The pure parts: no sockets, so unit tests and fuzzers link them directly.
-CORE_SRCS   := src/buf.c src/frame.c src/handshake.c src/http_request.c src/outq.c src/session.c src/simd.c \
+CORE_SRCS   := src/buf.c src/forwarded.c src/frame.c src/handshake.c src/http_request.c src/ip_addr.c \
+               src/ip_limit.c src/outq.c src/session.c src/simd.c \
                src/utf8.c src/metrics.c src/pages.c
 
 SHELL   := /bin/bash

@@ -3,10 +3,12 @@
 #ifndef WEBSOCK_CONN_H
 #define WEBSOCK_CONN_H
 
+#include "ip_addr.h"
 #include "server.h"
 
-/* Takes ownership of an accepted socket. */
-void conn_accept(struct server *srv, int fd);
+/* Takes ownership of an accepted socket; peer is the client's address (NULL over a Unix
+ * socket), for the per-address limits. */
+void conn_accept(struct server *srv, int fd, const struct ip_addr *peer);
 
 /* Dispatches a readiness event for the connection owning w. */
 void conn_on_event(struct server *srv, struct io_watch *w, unsigned events);

@@ -46,6 +46,29 @@
 
 /* How many times --allow-origin may be given (each may list several origins). */
 #define MAX_ALLOW_ORIGIN_FLAGS 64
+/* Per client address (IPv4, or an IPv6 /64); 0 disables each. One browser page opens one or a
+ * few WebSockets, and a user with dozens of tabs, or a small office behind one NAT address,
+ * stays well under 64 at once; a single host trying to hold the default --max-connections
+ * (tens of thousands) open needs a thousand addresses instead of one. Peers pick 10 to 128. */
+#define DEFAULT_MAX_CONNECTIONS_PER_IP 64
+/* Handshake attempts (new connections, or requests through a trusted proxy) per second and
+ * address, with a burst: a page reload storm or a client reconnecting its few sockets fits in
+ * the burst of 40, a reconnect loop or a flood (thousands per second) is cut to 20 per second. */
+#define DEFAULT_HANDSHAKE_RATE_PER_IP 20
+#define DEFAULT_HANDSHAKE_BURST_PER_IP 40
+#define MAX_TRUSTED_PROXIES 32
+/* Clients on the same host are not limited by default: conformance suites (Autobahn's wstest
+ * runs some 200 handshakes a second), load generators and health checks run there, and a
+ * local process has easier ways to exhaust the server than connecting. --per-ip-exempt none
+ * limits them too. */
+#define DEFAULT_PER_IP_EXEMPT "127.0.0.0/8,::1"
+#define MAX_PER_IP_EXEMPT 32
+/* A refused client is logged at most once per interval, with the count refused since. */
+#define IP_LIMIT_LOG_INTERVAL_MS 5000
+/* Entries of the per-address table: --max-connections plus room for addresses that only have
+ * rate history, at most this many (40 bytes each, touched only when used). */
+#define IP_LIMIT_TABLE_SPARE 4096
+#define IP_LIMIT_TABLE_MAX (1u << 20)
 
 /* --workers: the supervisor restarts a worker that dies; one that dies within
  * WORKER_QUICK_EXIT_MS of its start again and again is restarted after a doubling delay. */

@@ -14,6 +14,7 @@ struct handshake {
     int status;          /* 101, or the HTTP error status */
     const char *why;     /* for the log and the error body */
     struct http_slice detail; /* the offending value, for the log only; p is NULL if none */
+    unsigned retry_after; /* seconds, sent as Retry-After when not 0 */
     char accept[WS_ACCEPT_LEN + 1];
 };
 

@@ -12,8 +12,8 @@
  * further ones share the label code="other", so no client can grow the exposition unbounded. */
 #define METRICS_APP_CODES 32
 
-/* The HTTP error statuses websock answers with: 400 403 404 405 426 431 500 503. */
-#define METRICS_STATUS_COUNT 8
+/* The HTTP error statuses websock answers with: 400 403 404 405 426 429 431 500 503. */
+#define METRICS_STATUS_COUNT 9
 
 struct metrics {
     struct session_counts echo;  /* messages and payload bytes, added by every session */
@@ -25,7 +25,10 @@ struct metrics {
     uint64_t app_closes[METRICS_APP_CODES];
     uint64_t other_closes;       /* application codes beyond METRICS_APP_CODES */
     uint64_t rejected[METRICS_STATUS_COUNT]; /* error responses, by status as listed above */
+    uint64_t ip_limited[2];      /* refused per client address: over connections, over rate */
 };
+
+enum { METRICS_IP_CONNECTIONS, METRICS_IP_RATE };
 
 /* A WebSocket connection ended; code is the Close websock sent, 0 if it sent none. */
 void metrics_count_close(struct metrics *m, uint16_t code);

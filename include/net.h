@@ -3,10 +3,13 @@
 #ifndef WEBSOCK_NET_H
 #define WEBSOCK_NET_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
 #include <sys/uio.h>
+
+#include "ip_addr.h"
 
 /* A listening socket on bind_addr (NULL: all interfaces, dual-stack) and port. On failure
  * returns -1 and writes a one-line reason into err. */
@@ -23,8 +26,12 @@ int net_listen_shared(const char *bind_addr, int port, int n, int *fds, char *er
  * EADDRINUSE for "in use"). The caller unlinks path when it stops. */
 int net_listen_unix(const char *path, char *err, size_t errlen);
 
-/* Accepts one connection, non-blocking (TCP ones with TCP_NODELAY); -1 with errno when none. */
-int net_accept(int listen_fd);
+/* Accepts one connection, non-blocking (TCP ones with TCP_NODELAY); -1 with errno when none.
+ * *has_peer says whether *peer holds the client's IP address (not for a Unix socket). */
+int net_accept(int listen_fd, struct ip_addr *peer, bool *has_peer);
+
+/* The IP address of a connection's peer (false for a Unix socket or a peer already gone). */
+bool net_peer_addr(int fd, struct ip_addr *out);
 
 ssize_t net_recv(int fd, void *buf, size_t len);
 ssize_t net_send(int fd, const void *buf, size_t len);

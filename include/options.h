@@ -7,6 +7,8 @@
 #include <stdint.h>
 
 #include "defaults.h"
+#include "forwarded.h"
+#include "ip_addr.h"
 
 struct options {
     const char *bind;          /* NULL: all interfaces, IPv6 and IPv4 */
@@ -30,6 +32,14 @@ struct options {
     /* --allow-origin values, each a comma-separated list of origins, "null" or "*" */
     const char *allow_origin[MAX_ALLOW_ORIGIN_FLAGS];
     size_t allow_origin_count;
+    uint32_t max_connections_per_ip; /* 0: no limit */
+    uint32_t handshake_rate_per_ip;  /* per second; 0: no limit */
+    uint32_t handshake_burst_per_ip;
+    size_t trusted_proxy_count;
+    struct ip_cidr trusted_proxies[MAX_TRUSTED_PROXIES]; /* --trust-proxy */
+    enum proxy_header proxy_header;  /* which header those proxies maintain */
+    size_t per_ip_exempt_count;
+    struct ip_cidr per_ip_exempt[MAX_PER_IP_EXEMPT]; /* clients never limited per address */
 };
 
 enum { OPTIONS_RUN, OPTIONS_EXIT_OK, OPTIONS_EXIT_USAGE };

@@ -7,6 +7,7 @@
 #include <stdint.h>
 
 #include "buf.h"
+#include "ip_limit.h"
 #include "log.h"
 #include "loop.h"
 #include "metrics.h"
@@ -43,6 +44,10 @@ struct server {
     bool stopping;
     int64_t stop_deadline_ms;
     struct metrics metrics;    /* what /metrics shows */
+    struct ip_limit per_ip;    /* --max-connections-per-ip, --handshake-rate-per-ip */
+    bool per_ip_on;            /* either limit is set */
+    int64_t per_ip_logged_ms;  /* last "refusing" line: at most one per IP_LIMIT_LOG_INTERVAL_MS */
+    uint64_t per_ip_unlogged;  /* refusals since that line */
     bool owns_unix_path;       /* created opt.unix_path, so removes it at exit */
 };
 

@@ -10,6 +10,7 @@
 
 #include "close_code.h"
 #include "defaults.h"
+#include "forwarded.h"
 #include "handshake.h"
 #include "http_request.h"
 #include "net.h"
@@ -26,12 +27,18 @@ enum conn_state {
     CONN_CLOSED,    /* socket closed; freed after the current event batch */
 };
 
+/* Laid out to stay at 184 bytes (memory per idle connection is a headline figure): the small
+ * fields fill the padding after state and the flags share one byte. */
 struct conn {
     struct io_watch watch;
     uint8_t state;
     bool upgraded;           /* answered 101: counted as open until teardown */
-    uint8_t stalls;          /* send-progress checks in a row that found none */
-    bool wrote;              /* the socket took some output since the last progress check */
+    uint8_t pings;           /* keep-alive pings sent since the peer was last heard */
+    bool sending : 1;        /* output pending: the timer is in the sending list */
+    bool refused : 1;        /* over --max-connections: being answered with 503 */
+    bool paused_by_cap : 1;  /* not read because of the global buffer cap */
+    bool wrote : 1;          /* the socket took some output since the last progress check */
+    uint8_t stalls : 3;      /* send-progress checks in a row that found none (< SEND_CHECKS) */
     uint32_t acked;          /* the peer's acknowledged byte count at the last check (low bits) */
     struct timer_link timer; /* in the server list that matches the state */
     struct buf out;          /* output the socket did not take yet */
@@ -39,11 +46,11 @@ struct conn {
     struct session session;
     struct conn *next_closed;
     uint32_t accounted;      /* buffer capacity counted in srv->buffered */
-    uint8_t pings;           /* keep-alive pings sent since the peer was last heard */
-    bool sending;            /* output pending: the timer is in the sending list */
-    bool refused;            /* over --max-connections: being answered with 503 */
-    bool paused_by_cap;      /* not read because of the global buffer cap */
+    uint32_t per_ip;         /* handle in srv->per_ip, released at teardown; 0: not counted */
 };
+
+/* conn.per_ip of a connection from a trusted proxy: charged to the client its request names. */
+#define PER_IP_AT_REQUEST UINT32_MAX
 
 #define conn_of(ptr, member) ((struct conn *)(void *)((char *)(ptr) - offsetof(struct conn, member)))
 
@@ -80,6 +87,8 @@ static void teardown(struct server *srv, struct conn *c, const char *why)
         srv->metrics.open--;
         metrics_count_close(&srv->metrics, c->session.close_code);
     }
+    if (c->per_ip && c->per_ip != PER_IP_AT_REQUEST)
+        ip_limit_release(&srv->per_ip, c->per_ip, srv->now_ms);
 }
 
 void conn_free_closed(struct server *srv)
@@ -266,12 +275,72 @@ static void reject(struct server *srv, struct conn *c, struct handshake *hs)
 {
     bool detail = hs->detail.p != NULL;
     int len = hs->detail.len > 200 ? 200 : (int)hs->detail.len; /* bounded log lines */
-    log_info(&srv->log, "%s rejected with %d: %s%s%.*s%s", PEER(c), hs->status, hs->why,
-             detail ? " '" : "", len, detail ? hs->detail.p : "", detail ? "'" : "");
+    /* 429s come in floods: they are logged in summary (note_per_ip_refusal). */
+    log_at(&srv->log, hs->status == 429 ? LOG_DEBUG : LOG_INFO, "%s rejected with %d: %s%s%.*s%s",
+           PEER(c), hs->status, hs->why, detail ? " '" : "", len, detail ? hs->detail.p : "",
+           detail ? "'" : "");
     metrics_count_rejection(&srv->metrics, hs->status);
     queue_response(srv, hs);
     buf_free(&c->in);
     finish(srv, c);
+}
+
+/* Counts a client refused by the per-address limits, and logs it - but a flood must not flood
+ * the log: one line per interval at most, with the number refused since the previous one. */
+static void note_per_ip_refusal(struct server *srv, struct ip_addr key, enum ip_verdict v)
+{
+    bool rate = v == IP_OVER_RATE;
+    srv->metrics.ip_limited[rate ? METRICS_IP_RATE : METRICS_IP_CONNECTIONS]++;
+    srv->per_ip_unlogged++;
+    if (srv->per_ip_logged_ms && srv->now_ms - srv->per_ip_logged_ms < IP_LIMIT_LOG_INTERVAL_MS)
+        return;
+    char text[IP_ADDR_TEXT_LEN];
+    ip_addr_format(key, true, text);
+    log_warn(&srv->log, "%s: over --%s %u, refusing with 429 (%llu refused over per-address "
+             "limits since the last such line, at most one per %d s)", text,
+             rate ? "handshake-rate-per-ip" : "max-connections-per-ip",
+             rate ? srv->opt.handshake_rate_per_ip : srv->opt.max_connections_per_ip,
+             (unsigned long long)srv->per_ip_unlogged, IP_LIMIT_LOG_INTERVAL_MS / 1000);
+    srv->per_ip_logged_ms = srv->now_ms;
+    srv->per_ip_unlogged = 0;
+}
+
+/* The 429 for a verdict of the per-address limits. */
+static void per_ip_response(struct handshake *hs, enum ip_verdict v, uint32_t retry_after)
+{
+    if (v == IP_OVER_RATE) {
+        handshake_error(hs, 429, "too many handshakes from your address");
+        hs->retry_after = retry_after;
+    } else {
+        handshake_error(hs, 429, "too many connections from your address");
+    }
+}
+
+/* A connection from a trusted proxy is charged to the client its request names (or to the
+ * proxy, when the request names none). Returns false if that client is over its limits: the
+ * 429 is then queued. */
+static bool charge_forwarded_client(struct server *srv, struct conn *c,
+                                    const struct http_request *req)
+{
+    const struct options *o = &srv->opt;
+    struct ip_addr client;
+    c->per_ip = 0;
+    if (!forwarded_client(req, o->proxy_header, o->trusted_proxies, o->trusted_proxy_count,
+                          &client) &&
+        !net_peer_addr(c->watch.fd, &client))
+        return true;
+    if (ip_cidr_list_contains(o->per_ip_exempt, o->per_ip_exempt_count, client))
+        return true;
+    struct ip_addr key = ip_addr_limit_key(client);
+    uint32_t retry;
+    enum ip_verdict v = ip_limit_admit(&srv->per_ip, key, srv->now_ms, &c->per_ip, &retry);
+    if (v != IP_OVER_CONNECTIONS && v != IP_OVER_RATE)
+        return true;
+    note_per_ip_refusal(srv, key, v);
+    struct handshake hs;
+    per_ip_response(&hs, v, retry);
+    reject(srv, c, &hs);
+    return false;
 }
 
 /* Answers a request for an operator page (console, /healthz, /metrics); then it closes. */
@@ -313,6 +382,8 @@ static void on_handshake_bytes(struct server *srv, struct conn *c, size_t n)
         handshake_error(&hs, 400, "malformed HTTP request");
     else if (rc < 0 || (size_t)rc > srv->opt.max_header_bytes)
         handshake_error(&hs, 431, "request header fields too large");
+    else if (c->per_ip == PER_IP_AT_REQUEST && !charge_forwarded_client(srv, c, &req))
+        return (void)send_scratch(srv, c); /* the 429 is queued */
     else if ((page = page_route(&req, srv->opt.path, srv->opt.console)) != PAGE_NONE)
         return serve_page(srv, c, &req, page);
     else {
@@ -399,30 +470,52 @@ void conn_on_event(struct server *srv, struct io_watch *w, unsigned events)
         teardown(srv, c, "epoll_ctl failed");
 }
 
-void conn_accept(struct server *srv, int fd)
+void conn_accept(struct server *srv, int fd, const struct ip_addr *peer)
 {
     bool refuse = srv->conn_count - srv->refusing >= srv->max_conns;
+    /* Per address: a trusted proxy is not a client, the request it forwards names one. */
+    uint32_t per_ip = 0, retry = 0;
+    enum ip_verdict verdict = IP_ALLOWED;
+    struct ip_addr key = { 0, 0 };
+    const struct options *o = &srv->opt;
+    if (!refuse && peer && srv->per_ip_on) {
+        if (ip_cidr_list_contains(o->trusted_proxies, o->trusted_proxy_count, *peer)) {
+            per_ip = PER_IP_AT_REQUEST;
+        } else if (!ip_cidr_list_contains(o->per_ip_exempt, o->per_ip_exempt_count, *peer)) {
+            key = ip_addr_limit_key(*peer);
+            verdict = ip_limit_admit(&srv->per_ip, key, srv->now_ms, &per_ip, &retry);
+        }
+    }
+    bool over_ip = verdict == IP_OVER_CONNECTIONS || verdict == IP_OVER_RATE;
+    if (over_ip)
+        note_per_ip_refusal(srv, key, verdict);
     /* Refusals are answered too, but only so many at once: past that, close at once. */
-    if (refuse && srv->refusing >= 64 + srv->max_conns / 16) {
+    if ((refuse || over_ip) && srv->refusing >= 64 + srv->max_conns / 16) {
         close(fd);
         return;
     }
     struct conn *c = calloc(1, sizeof *c);
     if (!c) {
         log_error(&srv->log, "out of memory accepting a connection");
+        if (per_ip != PER_IP_AT_REQUEST)
+            ip_limit_release(&srv->per_ip, per_ip, srv->now_ms);
         close(fd);
         return;
     }
     c->watch.fd = fd;
+    c->per_ip = per_ip;
     c->state = CONN_HANDSHAKE;
     srv->conn_count++;
     timer_arm(&srv->handshaking, &c->timer, srv->now_ms);
     log_debug(&srv->log, "%s accepted", PEER(c));
-    if (refuse) {
+    if (refuse || over_ip) {
         c->refused = true;
         srv->refusing++;
         struct handshake hs;
-        handshake_error(&hs, 503, "too many connections");
+        if (refuse)
+            handshake_error(&hs, 503, "too many connections");
+        else
+            per_ip_response(&hs, verdict, retry);
         reject(srv, c, &hs);
         if (!send_scratch(srv, c))
             return;

@@ -50,6 +50,7 @@ void handshake_error(struct handshake *hs, int status, const char *why)
     hs->status = status;
     hs->why = why;
     hs->detail = (struct http_slice){ NULL, 0 };
+    hs->retry_after = 0;
     hs->accept[0] = '\0';
 }
 
@@ -337,6 +338,7 @@ static const char *status_text(int status)
     case 405: return "Method Not Allowed";
     case 408: return "Request Timeout";
     case 426: return "Upgrade Required";
+    case 429: return "Too Many Requests";
     case 431: return "Request Header Fields Too Large";
     case 503: return "Service Unavailable";
     default: return "Internal Server Error";
@@ -358,15 +360,19 @@ size_t handshake_response(const struct handshake *hs, char *out, size_t cap)
         const char *extra = hs->status == 426 ? "Sec-WebSocket-Version: 13\r\n"
                           : hs->status == 405 ? "Allow: GET\r\n"
                           : "";
+        char retry[32] = "";
+        if (hs->retry_after)
+            snprintf(retry, sizeof retry, "Retry-After: %u\r\n", hs->retry_after);
         n = snprintf(out, cap,
                      "HTTP/1.1 %d %s\r\n"
                      "Server: websock/" WEBSOCK_VERSION "\r\n"
-                     "%s"
+                     "%s%s"
                      "Content-Type: text/plain\r\n"
                      "Content-Length: %zu\r\n"
                      "Connection: close\r\n\r\n"
                      "%s\n",
-                     hs->status, status_text(hs->status), extra, strlen(hs->why) + 1, hs->why);
+                     hs->status, status_text(hs->status), extra, retry, strlen(hs->why) + 1,
+                     hs->why);
     }
     if (n < 0)
         return 0;

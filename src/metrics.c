@@ -4,7 +4,7 @@
 #include <stdio.h>
 
 /* Every error status websock answers with (see handshake.c), in the order of m->rejected. */
-static const int statuses[METRICS_STATUS_COUNT] = { 400, 403, 404, 405, 426, 431, 500, 503 };
+static const int statuses[METRICS_STATUS_COUNT] = { 400, 403, 404, 405, 426, 429, 431, 500, 503 };
 
 void metrics_count_close(struct metrics *m, uint16_t code)
 {
@@ -108,5 +108,14 @@ size_t metrics_format(const struct metrics *m, char *out, size_t cap)
     for (size_t i = 0; i < METRICS_STATUS_COUNT; i++)
         put(&t, "websock_handshake_rejections_total{status=\"%d\"} %llu\n", statuses[i],
             (unsigned long long)m->rejected[i]);
+
+    family(&t, "websock_ip_limited_total", "counter",
+           "Connections refused because their client address was over --max-connections-per-ip "
+           "(reason=\"connections\") or --handshake-rate-per-ip (reason=\"rate\"), answered "
+           "with 429 or, in a flood, closed at once.");
+    put(&t, "websock_ip_limited_total{reason=\"connections\"} %llu\n",
+        (unsigned long long)m->ip_limited[METRICS_IP_CONNECTIONS]);
+    put(&t, "websock_ip_limited_total{reason=\"rate\"} %llu\n",
+        (unsigned long long)m->ip_limited[METRICS_IP_RATE]);
     return t.len;
 }

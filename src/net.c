@@ -163,11 +163,12 @@ int net_listen_unix(const char *path, char *err, size_t errlen)
     return fd;
 }
 
-int net_accept(int listen_fd)
+int net_accept(int listen_fd, struct ip_addr *peer, bool *has_peer)
 {
     struct sockaddr_storage ss;
     socklen_t sl = sizeof ss;
     int fd = accept4(listen_fd, (struct sockaddr *)&ss, &sl, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    *has_peer = fd >= 0 && ip_addr_from_sockaddr(&ss, sl, peer);
     if (fd >= 0 && ss.ss_family != AF_UNIX) {
         int one = 1;
         setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
@@ -228,6 +229,13 @@ ssize_t net_send(int fd, const void *buf, size_t len)
         n = send(fd, buf, len, MSG_NOSIGNAL);
     while (n < 0 && errno == EINTR);
     return n;
+}
+
+bool net_peer_addr(int fd, struct ip_addr *out)
+{
+    struct sockaddr_storage ss;
+    socklen_t sl = sizeof ss;
+    return getpeername(fd, (struct sockaddr *)&ss, &sl) == 0 && ip_addr_from_sockaddr(&ss, sl, out);
 }
 
 const char *net_peer_name(int fd, char *out, size_t len)

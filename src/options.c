@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/un.h>
 
 #include "defaults.h"
@@ -40,6 +41,17 @@ static void usage(FILE *f)
             "                        less %d (default 0)\n"
             "  --max-buffered BYTES  cap on bytes buffered across all connections; above it\n"
             "                        clients holding buffers are not read (default %uM)\n"
+            "  --max-connections-per-ip N  connections at once from one address (IPv6: one\n"
+            "                        /64); beyond it 429; 0 disables (default %d)\n"
+            "  --handshake-rate-per-ip N  new connections per second from one address; beyond\n"
+            "                        it 429 with Retry-After; 0 disables (default %d)\n"
+            "  --handshake-burst-per-ip N  that many may come at once (default %d)\n"
+            "  --trust-proxy ADDR[/BITS]  a reverse proxy: its clients are limited by the\n"
+            "                        address it names, not its own; repeatable or a comma list\n"
+            "  --proxy-header NAME   the header those proxies set: x-forwarded-for (default)\n"
+            "                        or forwarded (RFC 7239)\n"
+            "  --per-ip-exempt ADDR[/BITS]  clients never limited per address; repeatable or\n"
+            "                        a comma list; none: no exemption (default %s)\n"
             "  --log-level LEVEL     error, warn, info or debug (default info)\n"
             "  --no-page             do not serve the browser console at / (then 404)\n"
             "  --workers N           N > 1: N worker processes share the port (SO_REUSEPORT),\n"
@@ -57,7 +69,9 @@ static void usage(FILE *f)
             DEFAULT_MAX_HEADER_BYTES >> 10, DEFAULT_OUTPUT_HIGH_WATER >> 10,
             DEFAULT_HANDSHAKE_TIMEOUT_MS, DEFAULT_CLOSE_TIMEOUT_MS, DEFAULT_SEND_TIMEOUT_MS,
             DEFAULT_PING_INTERVAL_MS, DEFAULT_IDLE_TIMEOUT_MS, FD_RESERVE,
-            DEFAULT_MAX_BUFFERED >> 20, DEFAULT_WORKERS);
+            DEFAULT_MAX_BUFFERED >> 20, DEFAULT_MAX_CONNECTIONS_PER_IP,
+            DEFAULT_HANDSHAKE_RATE_PER_IP, DEFAULT_HANDSHAKE_BURST_PER_IP, DEFAULT_PER_IP_EXEMPT,
+            DEFAULT_WORKERS);
 }
 
 /* One line on stderr, whatever the value holds: control bytes are shown as \xNN. */
@@ -111,6 +125,22 @@ static int parse_count(const char *s, uint64_t min, uint64_t max, uint64_t *out)
     return parse_size(s, min, max, out);
 }
 
+/* --trust-proxy, --per-ip-exempt: one range or a comma list of them, added to list. */
+static int add_ranges(struct ip_cidr *list, size_t *count, size_t max, const char *text)
+{
+    const char *p = text;
+    for (;;) {
+        const char *comma = strchr(p, ',');
+        size_t len = comma ? (size_t)(comma - p) : strlen(p);
+        if (*count == max || !ip_cidr_parse(p, len, &list[*count]))
+            return -1;
+        ++*count;
+        if (!comma)
+            return 0;
+        p = comma + 1;
+    }
+}
+
 int options_parse(int argc, char **argv, struct options *o)
 {
     *o = (struct options){
@@ -131,11 +161,16 @@ int options_parse(int argc, char **argv, struct options *o)
         .log_level = LOG_INFO,
         .console = true,
         .workers = DEFAULT_WORKERS,
+        .max_connections_per_ip = DEFAULT_MAX_CONNECTIONS_PER_IP,
+        .handshake_rate_per_ip = DEFAULT_HANDSHAKE_RATE_PER_IP,
+        .handshake_burst_per_ip = DEFAULT_HANDSHAKE_BURST_PER_IP,
+        .proxy_header = PROXY_HEADER_X_FORWARDED_FOR,
     };
     enum { O_PORT = 256, O_BIND, O_PATH, O_MAX_MESSAGE, O_COALESCE, O_MAX_HEADER, O_HIGH_WATER,
            O_HS_TIMEOUT, O_CLOSE_TIMEOUT, O_SEND_TIMEOUT, O_PING_INTERVAL, O_IDLE_TIMEOUT,
            O_MAX_CONNECTIONS, O_MAX_BUFFERED, O_LOG_LEVEL, O_HELP, O_VERSION, O_NO_PAGE,
-           O_WORKERS, O_UNIX, O_ALLOW_ORIGIN };
+           O_WORKERS, O_UNIX, O_ALLOW_ORIGIN, O_PER_IP, O_RATE_PER_IP, O_BURST_PER_IP,
+           O_TRUST_PROXY, O_PROXY_HEADER, O_PER_IP_EXEMPT };
     static const struct option longopts[] = {
         { "port", required_argument, NULL, O_PORT },
         { "bind", required_argument, NULL, O_BIND },
@@ -158,6 +193,12 @@ int options_parse(int argc, char **argv, struct options *o)
         { "workers", required_argument, NULL, O_WORKERS },
         { "unix", required_argument, NULL, O_UNIX },
         { "allow-origin", required_argument, NULL, O_ALLOW_ORIGIN },
+        { "max-connections-per-ip", required_argument, NULL, O_PER_IP },
+        { "handshake-rate-per-ip", required_argument, NULL, O_RATE_PER_IP },
+        { "handshake-burst-per-ip", required_argument, NULL, O_BURST_PER_IP },
+        { "trust-proxy", required_argument, NULL, O_TRUST_PROXY },
+        { "proxy-header", required_argument, NULL, O_PROXY_HEADER },
+        { "per-ip-exempt", required_argument, NULL, O_PER_IP_EXEMPT },
         { 0 },
     };
     opterr = 0;
@@ -165,6 +206,9 @@ int options_parse(int argc, char **argv, struct options *o)
     int c;
     uint64_t v;
     const char *tcp_flag = NULL; /* --port or --bind, which --unix excludes */
+    bool exempt_given = false;
+    add_ranges(o->per_ip_exempt, &o->per_ip_exempt_count, MAX_PER_IP_EXEMPT,
+               DEFAULT_PER_IP_EXEMPT);
     while ((c = getopt_long(argc, argv, ":", longopts, NULL)) != -1) {
         const char *name = "";
         for (const struct option *lo = longopts; lo->name; lo++)
@@ -262,6 +306,42 @@ int options_parse(int argc, char **argv, struct options *o)
             if (o->allow_origin_count == MAX_ALLOW_ORIGIN_FLAGS)
                 return bad_value(name, optarg, "at most 64 of these flags (list origins with commas)");
             o->allow_origin[o->allow_origin_count++] = optarg;
+            break;
+        case O_PER_IP:
+        case O_RATE_PER_IP:
+            if (parse_count(optarg, 0, 1000000, &v))
+                return bad_value(name, optarg, "a number (0 to 1000000; 0 disables)");
+            *(c == O_PER_IP ? &o->max_connections_per_ip : &o->handshake_rate_per_ip) =
+                (uint32_t)v;
+            break;
+        case O_BURST_PER_IP:
+            if (parse_count(optarg, 1, 1000000, &v))
+                return bad_value(name, optarg, "a number of handshakes (1 to 1000000)");
+            o->handshake_burst_per_ip = (uint32_t)v;
+            break;
+        case O_TRUST_PROXY:
+            if (add_ranges(o->trusted_proxies, &o->trusted_proxy_count, MAX_TRUSTED_PROXIES,
+                           optarg) < 0)
+                return bad_value(name, optarg, "IPv4 or IPv6 addresses or ranges such as "
+                                               "127.0.0.1, 10.0.0.0/8 or ::1 (at most 32)");
+            break;
+        case O_PROXY_HEADER:
+            if (strcasecmp(optarg, "x-forwarded-for") == 0)
+                o->proxy_header = PROXY_HEADER_X_FORWARDED_FOR;
+            else if (strcasecmp(optarg, "forwarded") == 0)
+                o->proxy_header = PROXY_HEADER_FORWARDED;
+            else
+                return bad_value(name, optarg, "x-forwarded-for or forwarded");
+            break;
+        case O_PER_IP_EXEMPT:
+            if (!exempt_given) /* the first one replaces the default list */
+                o->per_ip_exempt_count = 0;
+            exempt_given = true;
+            if (strcmp(optarg, "none") != 0 &&
+                add_ranges(o->per_ip_exempt, &o->per_ip_exempt_count, MAX_PER_IP_EXEMPT,
+                           optarg) < 0)
+                return bad_value(name, optarg, "none, or IPv4 or IPv6 addresses or ranges such "
+                                               "as 127.0.0.0/8 or ::1 (at most 32)");
             break;
         case O_HELP:
             usage(stdout);

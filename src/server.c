@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <time.h>
@@ -42,6 +43,25 @@ static uint64_t connection_limit(struct server *srv)
         log_warn(&srv->log, "--max-connections %llu is above what the descriptor limit %llu allows",
                  (unsigned long long)want, (unsigned long long)fds);
     return want;
+}
+
+/* The per-address table: room for every connection websock may hold, each from its own
+ * address, plus addresses that only have rate history; a keyed hash with a random key. */
+static int per_ip_init(struct server *srv)
+{
+    uint64_t seed[2] = { 0, 0 };
+    if (getrandom(seed, sizeof seed, GRND_NONBLOCK) != (ssize_t)sizeof seed)
+        seed[0] = (uint64_t)monotonic_ms() * 0x9e3779b97f4a7c15ull ^ (uint64_t)getpid();
+    uint64_t cap = srv->max_conns + IP_LIMIT_TABLE_SPARE;
+    if (cap > IP_LIMIT_TABLE_MAX)
+        cap = IP_LIMIT_TABLE_MAX;
+    const struct options *o = &srv->opt;
+    if (ip_limit_init(&srv->per_ip, (uint32_t)cap, o->max_connections_per_ip,
+                      o->handshake_rate_per_ip, o->handshake_burst_per_ip, seed) < 0) {
+        log_error(&srv->log, "out of memory for the per-address table");
+        return -1;
+    }
+    return 0;
 }
 
 /* Tells systemd (Type=notify) that the listener accepts connections. */
@@ -89,6 +109,9 @@ int server_init(struct server *srv, const struct options *opt, const struct work
         srv->log.pid = (int)getpid();
 
     srv->max_conns = connection_limit(srv);
+    srv->per_ip_on = opt->max_connections_per_ip || opt->handshake_rate_per_ip;
+    if (srv->per_ip_on && per_ip_init(srv) < 0)
+        return -1;
     if (worker) {
         srv->listener.fd = worker->listen_fd;
     } else {
@@ -139,16 +162,19 @@ void server_destroy(struct server *srv)
         close(srv->spare_fd);
     free(srv->rbuf);
     buf_free(&srv->scratch.bytes);
+    ip_limit_destroy(&srv->per_ip);
 }
 
 static void accept_clients(struct server *srv)
 {
     /* A bounded batch per wake-up keeps a connection storm from starving open clients. */
     for (int i = 0; i < 64; i++) {
-        int fd = net_accept(srv->listener.fd);
+        struct ip_addr peer;
+        bool has_peer;
+        int fd = net_accept(srv->listener.fd, &peer, &has_peer);
         if (fd >= 0) {
             srv->metrics.accepted++;
-            conn_accept(srv, fd);
+            conn_accept(srv, fd, has_peer ? &peer : NULL);
             continue;
         }
         if (errno == EMFILE || errno == ENFILE) {
@@ -156,7 +182,7 @@ static void accept_clients(struct server *srv)
              * instead of leaving it queued and the listener spinning. */
             log_warn(&srv->log, "out of file descriptors: refusing a connection");
             close(srv->spare_fd);
-            fd = net_accept(srv->listener.fd);
+            fd = net_accept(srv->listener.fd, &peer, &has_peer);
             if (fd >= 0) {
                 srv->metrics.accepted++;
                 close(fd);

@@ -43,6 +43,8 @@ DISABLED = {
     "--max-connections": "0",
     "--max-buffered": "1024G",
     "--output-high-water": "1G",
+    "--max-connections-per-ip": "0",
+    "--handshake-rate-per-ip": "0",
 }
 
 

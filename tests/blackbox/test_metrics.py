@@ -25,8 +25,9 @@ FAMILIES = {  # family name as the parser reports it (counters without _total) -
     "websock_payload_sent_bytes": "counter",
     "websock_closes": "counter",
     "websock_handshake_rejections": "counter",
+    "websock_ip_limited": "counter",
 }
-STATUSES = ["400", "403", "404", "405", "426", "431", "500", "503"]
+STATUSES = ["400", "403", "404", "405", "426", "429", "431", "500", "503"]
 
 
 class Scraper:
@@ -79,6 +80,8 @@ def test_exposition_parses_with_help_and_type_for_every_family(websock):
         ["websock_connections_accepted_total"]
     assert sorted(s.labels["status"] for s in families["websock_handshake_rejections"].samples) \
         == sorted(STATUSES)
+    assert sorted((s.labels["reason"], s.value) for s in families["websock_ip_limited"].samples) \
+        == [("connections", 0), ("rate", 0)]
 
 
 def test_counters_match_a_scripted_session_exactly(websock):

@@ -216,3 +216,41 @@ def test_origin_policy_through_nginx(websock_factory, nginx_factory):
                               extra="Origin: https://evil.example\r\n"))
     resp = parse_http_head(read_http_head(s))  # nginx keeps the client connection open
     assert resp.status == 403, resp.raw_head
+
+
+def upgraded_through_from(proxy: Proxy, source: str) -> socket.socket:
+    """An upgraded connection through nginx from the loopback address source."""
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    s.settimeout(IO_TIMEOUT)
+    s.bind((source, 0))
+    s.connect(("127.0.0.1", proxy.port))
+    raw_upgrade(s, host=f"127.0.0.1:{proxy.port}")
+    return s
+
+
+def test_per_ip_limit_through_nginx_counts_each_client_not_nginx(websock_factory, nginx_factory):
+    """With --trust-proxy for nginx's address, the address nginx puts in X-Forwarded-For is
+    limited: a client over --max-connections-per-ip gets websock's 429 through nginx, while a
+    client from another address is served - everyone behind nginx does not share one limit.
+    Fails if deploy/nginx.conf does not send X-Forwarded-For (then every client counts as
+    nginx's 127.0.0.1, and the other client is refused too)."""
+    server = websock_factory("--trust-proxy", "127.0.0.1", "--per-ip-exempt", "none",
+                             "--max-connections-per-ip", "2")
+    proxy = nginx_factory(server)
+    held = [upgraded_through_from(proxy, "127.0.0.2") for _ in range(2)]
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    s.settimeout(IO_TIMEOUT)
+    s.bind(("127.0.0.2", 0))
+    s.connect(("127.0.0.1", proxy.port))
+    s.sendall(f"GET /ws HTTP/1.1\r\nHost: 127.0.0.1:{proxy.port}\r\nUpgrade: websocket\r\n"
+              "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+              "Sec-WebSocket-Version: 13\r\n\r\n".encode())
+    # nginx keeps its client connection alive after an error from upstream: read the head only.
+    resp = parse_http_head(read_http_head(s))
+    s.close()
+    assert resp.status == 429, f"third client connection from 127.0.0.2: {resp.raw_head!r}"
+    others = [upgraded_through_from(proxy, "127.0.0.3") for _ in range(2)]
+    for c in held + others:
+        echo(c, "served")
+    for c in held + others:
+        c.close()

@@ -98,6 +98,13 @@ const char *net_peer_name(int fd, char *out, size_t len)
     return out;
 }
 
+bool net_peer_addr(int fd, struct ip_addr *out)
+{
+    (void)fd;
+    (void)out;
+    return false;
+}
+
 static const uint8_t handshake[] =
     "GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
     "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n";
@@ -144,7 +151,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv) < 0)
         return 0;
     memset(&fake, 0, sizeof fake);
-    conn_accept(&srv, sv[0]);
+    /* The client comes through a trusted proxy: the request's X-Forwarded-For (or, for odd
+     * first bytes, Forwarded) is parsed and charged to a table with a limit of one. */
+    static const uint64_t seed[2] = { 1, 2 };
+    struct ip_addr proxy;
+    ip_addr_parse("127.0.0.1", 9, &proxy);
+    ip_cidr_parse("127.0.0.0/8", 11, &srv.opt.trusted_proxies[0]);
+    srv.opt.trusted_proxy_count = 1;
+    srv.opt.proxy_header = size > 0 && (data[0] & 2) ? PROXY_HEADER_FORWARDED
+                                                     : PROXY_HEADER_X_FORWARDED_FOR;
+    srv.per_ip_on = ip_limit_init(&srv.per_ip, 4, 1, 1, 1, seed) == 0;
+    conn_accept(&srv, sv[0], srv.per_ip_on ? &proxy : NULL);
 
     /* Half the inputs start with a valid upgrade so the fuzzer reaches frames quickly. */
     bool upgrade = size > 0 && (data[0] & 1);
@@ -202,6 +219,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     /* Every byte of accounting and every connection must be returned. */
     if (srv.conn_count != 0 || srv.buffered != 0 || srv.refusing != 0 || srv.paused_by_cap != 0)
         abort();
+    /* ... and every per-address count: the table's entries are only rate history now. */
+    if (srv.per_ip.open != 0)
+        abort();
+    ip_limit_destroy(&srv.per_ip);
     buf_free(&srv.scratch.bytes);
     close(sv[1]);
     return 0;

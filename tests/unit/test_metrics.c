@@ -55,6 +55,7 @@ static void empty_metrics_name_every_family(void **state)
         { "websock_payload_sent_bytes_total", "counter" },
         { "websock_closes_total", "counter" },
         { "websock_handshake_rejections_total", "counter" },
+        { "websock_ip_limited_total", "counter" },
     };
     for (size_t i = 0; i < sizeof families / sizeof families[0]; i++) {
         char line[160];
@@ -69,6 +70,8 @@ static void empty_metrics_name_every_family(void **state)
     assert_int_equal(count_lines_starting(t, "websock_handshake_rejections_total{"),
                      METRICS_STATUS_COUNT);
     assert_line(t, "websock_handshake_rejections_total{status=\"404\"} 0");
+    assert_line(t, "websock_ip_limited_total{reason=\"connections\"} 0");
+    assert_line(t, "websock_ip_limited_total{reason=\"rate\"} 0");
     assert_int_equal(t[strlen(t) - 1], '\n');
 }
 
@@ -135,7 +138,7 @@ static void rejections_by_status(void **state)
 {
     (void)state;
     struct metrics m = { 0 };
-    static const int statuses[] = { 400, 403, 404, 404, 405, 426, 431, 503, 500, 599 };
+    static const int statuses[] = { 400, 403, 404, 404, 405, 426, 429, 431, 503, 500, 599 };
     for (size_t i = 0; i < sizeof statuses / sizeof statuses[0]; i++)
         metrics_count_rejection(&m, statuses[i]);
     const char *t = format(&m);
@@ -144,6 +147,7 @@ static void rejections_by_status(void **state)
     assert_line(t, "websock_handshake_rejections_total{status=\"404\"} 2");
     assert_line(t, "websock_handshake_rejections_total{status=\"405\"} 1");
     assert_line(t, "websock_handshake_rejections_total{status=\"426\"} 1");
+    assert_line(t, "websock_handshake_rejections_total{status=\"429\"} 1");
     assert_line(t, "websock_handshake_rejections_total{status=\"431\"} 1");
     assert_line(t, "websock_handshake_rejections_total{status=\"503\"} 1");
     /* a status websock does not list is its own mistake: counted as 500 */
