@@ -42,6 +42,10 @@ ssize_t net_sendv(int fd, const struct iovec *iov, int iovcnt);
  * no such count (Unix). Unlike writability, it moves whenever the peer takes anything. */
 int64_t net_bytes_acked(int fd);
 
+/* Bytes the kernel holds for the socket but has not put on the wire yet (the peer's window is
+ * full), or -1 where it does not say (Unix sockets). */
+int64_t net_unsent_bytes(int fd);
+
 /* Drops input still queued on the socket (bounded: a few reads of len), so that a close()
  * sends a FIN after our last bytes instead of a reset that destroys them. */
 void net_discard_input(int fd, void *buf, size_t len);

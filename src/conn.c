@@ -557,8 +557,10 @@ static bool took_output(struct conn *c)
 }
 
 /* The peer took none of its output for the whole send timeout. A Close goes behind what is
- * queued if the socket takes it all now; else nothing we send can reach it, and a reset frees
- * the kernel memory its unread output holds. */
+ * queued if it can still reach the wire: the socket takes all our output now and the peer's
+ * window lets the kernel send it. Else nothing we send can reach the peer (a FIN would wait
+ * behind unread bytes for ever), and a reset both tells it and frees the kernel memory its
+ * unread output holds. */
 static void close_stalled(struct server *srv, struct conn *c)
 {
     log_info(&srv->log, "%s took none of %zu pending bytes for %lld ms: closing", PEER(c),
@@ -567,7 +569,7 @@ static void close_stalled(struct server *srv, struct conn *c)
         session_close(&c->session, WS_CLOSE_GOING_AWAY, &srv->scratch.bytes);
     if (!send_scratch(srv, c) || !flush(srv, c))
         return;
-    if (buf_len(&c->out)) {
+    if (buf_len(&c->out) || net_unsent_bytes(c->watch.fd) > 0) {
         net_reset_on_close(c->watch.fd);
         return teardown(srv, c, "send timeout: reset");
     }

@@ -189,6 +189,16 @@ int64_t net_bytes_acked(int fd)
     return (int64_t)ti.tcpi_bytes_acked;
 }
 
+int64_t net_unsent_bytes(int fd)
+{
+    struct tcp_info ti;
+    socklen_t len = sizeof ti;
+    if (getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &len) < 0 ||
+        len < offsetof(struct tcp_info, tcpi_notsent_bytes) + sizeof ti.tcpi_notsent_bytes)
+        return -1;
+    return ti.tcpi_notsent_bytes;
+}
+
 void net_discard_input(int fd, void *buf, size_t len)
 {
     /* TCP drops the bytes without copying them (MSG_TRUNC); other sockets copy into buf. */

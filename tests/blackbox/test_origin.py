@@ -94,7 +94,7 @@ def test_other_origins_get_403_logged_and_counted(websock, origin):
     assert_refused(websock, origin)
     assert rejections_403(websock) == before + 1
     shown = origin if isinstance(origin, str) else origin[0]
-    logged = [ln for ln in websock.stderr_text().splitlines() if "403" in ln]
+    logged = [ln for ln in websock.stderr_text().splitlines() if "rejected with 403" in ln]
     assert logged and f"'{shown}'" in logged[-1], websock.stderr_text()[-2000:]
 
 
