@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -201,15 +202,44 @@ static void abort_all(struct server *srv)
     for_each_leaving(srv, &srv->closing, conn_abort);
 }
 
+/* SIGUSR1: one line an operator can ask for without scraping /metrics. */
+static void log_status(struct server *srv)
+{
+    const struct metrics *m = &srv->metrics;
+    log_info(&srv->log, "SIGUSR1: status: %llu connection(s), %llu WebSocket(s) open, "
+             "%llu accepted, %llu upgraded, %llu message(s) echoed%s",
+             (unsigned long long)srv->conn_count, (unsigned long long)m->open,
+             (unsigned long long)m->accepted, (unsigned long long)m->upgrades,
+             (unsigned long long)m->echo.messages_out, srv->stopping ? ", stopping" : "");
+}
+
+/* Every signal websock blocks arrives here; none of them may end the process unannounced. */
 static void on_signal(struct server *srv)
 {
     struct signalfd_siginfo si;
     while (read(srv->signals.fd, &si, sizeof si) == (ssize_t)sizeof si) {
-        if (srv->stopping) {
-            log_info(&srv->log, "second signal: exiting now");
-            abort_all(srv);
-        } else {
-            begin_stop(srv);
+        int sig = (int)si.ssi_signo;
+        switch (sig) {
+        case SIGHUP:
+            /* The conventional "reload": TLS certificates will be re-read here. */
+            log_info(&srv->log, "SIGHUP: nothing to reload: the log is stderr (no file to "
+                     "reopen) and there is no certificate; still running");
+            break;
+        case SIGUSR1:
+            log_status(srv);
+            break;
+        case SIGUSR2:
+        case SIGALRM:
+            log_info(&srv->log, "%s: ignored", net_signal_name(sig));
+            break;
+        default: /* TERM, INT, QUIT: a graceful stop; a second one aborts */
+            if (srv->stopping) {
+                log_info(&srv->log, "second signal (%s): exiting now", net_signal_name(sig));
+                abort_all(srv);
+            } else {
+                log_info(&srv->log, "%s: stopping", net_signal_name(sig));
+                begin_stop(srv);
+            }
         }
     }
 }
