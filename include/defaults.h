@@ -40,6 +40,9 @@
 /* 0 means: as many as the descriptor limit allows, less a reserve. */
 #define DEFAULT_MAX_CONNECTIONS 0
 #define FD_RESERVE 32
+/* A warning that can repeat per connection (out of descriptors) is logged once, then at most
+ * once per this interval with the count. */
+#define LOG_RATE_INTERVAL_MS 5000
 
 /* --workers: the supervisor restarts a worker that dies; one that dies within
  * WORKER_QUICK_EXIT_MS of its start again and again is restarted after a doubling delay. */

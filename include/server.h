@@ -25,6 +25,7 @@ struct server {
     struct io_watch listener;
     struct io_watch signals;
     int spare_fd;              /* kept open so an EMFILE can still be answered by accept+close */
+    struct log_rate fd_refusals; /* those answers: one log line per interval, with a count */
     uint8_t *rbuf;             /* the one receive buffer shared by all connections */
     struct outq scratch;       /* output of one event, before it is known to block */
     /* Every live connection is in exactly one of these lists, by state. */

@@ -84,6 +84,7 @@ int server_init(struct server *srv, const struct options *opt, const struct work
     timer_list_init(&srv->sending, opt->send_timeout_ms);
     timer_list_init(&srv->closing, opt->close_timeout_ms);
     srv->now_ms = monotonic_ms();
+    srv->fd_refusals.interval_ms = LOG_RATE_INTERVAL_MS;
 
     if (worker)
         srv->log.pid = (int)getpid();
@@ -141,6 +142,39 @@ void server_destroy(struct server *srv)
     buf_free(&srv->scratch.bytes);
 }
 
+/* Out of descriptors: the spare one lets us accept the client and close it at once, instead
+ * of leaving it queued and the listener spinning. Returns false once nothing is queued. */
+static bool refuse_one(struct server *srv, int listen_fd)
+{
+    close(srv->spare_fd);
+    int fd = net_accept(listen_fd);
+    int e = errno;
+    if (fd >= 0)
+        close(fd);
+    srv->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        /* accept reports EMFILE before it looks at the queue, so this is how a drained
+         * queue shows: nothing to refuse, nothing to log. */
+        if (e != EAGAIN && e != EWOULDBLOCK && e != ECONNABORTED && e != EINTR)
+            log_warn(&srv->log, "accept: %s", strerror(e));
+        return false;
+    }
+    srv->metrics.accepted++;
+    /* One line at once, then one per interval with the count: a flood must not flood the log. */
+    if (log_rate_hit(&srv->fd_refusals, srv->now_ms))
+        log_warn(&srv->log, "out of file descriptors: refusing connections (%llu open); "
+                 "further refusals are counted", (unsigned long long)srv->conn_count);
+    return true;
+}
+
+static void log_refusals_due(struct server *srv)
+{
+    uint64_t n = log_rate_due(&srv->fd_refusals, srv->now_ms);
+    if (n)
+        log_warn(&srv->log, "out of file descriptors: refused %llu more connection(s) in the "
+                 "last %lld ms", (unsigned long long)n, (long long)srv->fd_refusals.interval_ms);
+}
+
 static void accept_clients(struct server *srv)
 {
     /* A bounded batch per wake-up keeps a connection storm from starving open clients. */
@@ -152,17 +186,9 @@ static void accept_clients(struct server *srv)
             continue;
         }
         if (errno == EMFILE || errno == ENFILE) {
-            /* Out of descriptors: use the spare one to accept and close the client at once,
-             * instead of leaving it queued and the listener spinning. */
-            log_warn(&srv->log, "out of file descriptors: refusing a connection");
-            close(srv->spare_fd);
-            fd = net_accept(srv->listener.fd);
-            if (fd >= 0) {
-                srv->metrics.accepted++;
-                close(fd);
-            }
-            srv->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
-            continue;
+            if (refuse_one(srv, srv->listener.fd))
+                continue;
+            return;
         }
         if (errno != EAGAIN && errno != EWOULDBLOCK && errno != ECONNABORTED && errno != EINTR)
             log_warn(&srv->log, "accept: %s", strerror(errno));
@@ -269,8 +295,11 @@ static int next_timeout_ms(struct server *srv)
         if (w >= 0 && (best < 0 || w < best))
             best = w;
     }
+    int64_t w = log_rate_wait_ms(&srv->fd_refusals, srv->now_ms);
+    if (w >= 0 && (best < 0 || w < best))
+        best = w;
     if (srv->stopping) {
-        int64_t w = srv->stop_deadline_ms > srv->now_ms ? srv->stop_deadline_ms - srv->now_ms : 0;
+        w = srv->stop_deadline_ms > srv->now_ms ? srv->stop_deadline_ms - srv->now_ms : 0;
         if (best < 0 || w < best)
             best = w;
     }
@@ -285,6 +314,7 @@ static void expire_timers(struct server *srv)
         while ((t = timer_due(lists[i], srv->now_ms)))
             conn_on_timeout(srv, t);
     }
+    log_refusals_due(srv);
     if (srv->stopping && srv->now_ms >= srv->stop_deadline_ms && srv->conn_count) {
         log_warn(&srv->log, "shutdown bound passed: dropping %llu connection(s)",
                  (unsigned long long)srv->conn_count);
