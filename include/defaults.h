@@ -51,6 +51,10 @@
 #define WORKER_QUICK_EXIT_MS 1000
 #define WORKER_BACKOFF_MIN_MS 100
 #define WORKER_BACKOFF_MAX_MS 10000
+/* Each worker looks at the other workers' sockets this often; connections waiting on one at
+ * two checks in a row are taken over, so a dead or stopped worker delays a new client by at
+ * most about twice this. */
+#define PEER_CHECK_MS 100
 /* After SIGTERM, a worker still running this long after its own shutdown bound is killed. */
 #define WORKER_STOP_GRACE_MS 2000
 

@@ -35,8 +35,8 @@ struct log_rate {
     uint64_t held;          /* occurrences counted since the last line */
 };
 
-/* An occurrence at now_ms: true if the caller logs it now, false if it was counted. */
-bool log_rate_hit(struct log_rate *r, int64_t now_ms);
+/* n occurrences at now_ms: true if the caller logs them now, false if they were counted. */
+bool log_rate_hit(struct log_rate *r, int64_t now_ms, uint64_t n);
 
 /* Once the interval is over with occurrences held: returns their count (the caller logs one
  * summary line) and starts a new interval. Otherwise 0. */

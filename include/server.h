@@ -16,6 +16,7 @@
 #include "timer_list.h"
 
 struct conn;
+struct pollfd;
 
 struct server {
     struct options opt;
@@ -44,12 +45,22 @@ struct server {
     bool stopping;
     int64_t stop_deadline_ms;
     struct metrics metrics;    /* what /metrics shows */
+    /* --workers: the other workers' listening sockets. A connection still waiting on one at
+     * two checks in a row (its worker is dead, stopped or was never forked) is accepted here. */
+    int *peer_fds;
+    struct pollfd *peer_poll;
+    bool *peer_waiting;        /* that socket had connections waiting at the last check */
+    int peers;
+    int64_t peer_check_ms;     /* the next check */
+    struct log_rate takeovers; /* their log lines, like fd_refusals */
     bool owns_unix_path;       /* created opt.unix_path, so removes it at exit */
 };
 
 /* What a worker process gets from the supervisor (--workers N > 1). */
 struct worker_ctx {
     int listen_fd;             /* opened by the supervisor, shared with it */
+    int *peer_fds;             /* the other workers' sockets, malloc'd (NULL: none); */
+    int peers;                 /*   server_init takes the array and the descriptors */
     int index;                 /* 1..N */
 };
 

@@ -44,13 +44,13 @@ void log_msg(const struct logger *lg, enum log_level level, const char *fmt, ...
     fputs(line, stderr);
 }
 
-bool log_rate_hit(struct log_rate *r, int64_t now_ms)
+bool log_rate_hit(struct log_rate *r, int64_t now_ms, uint64_t n)
 {
     if (now_ms >= r->quiet_until_ms && r->held == 0) {
         r->quiet_until_ms = now_ms + r->interval_ms;
         return true;
     }
-    r->held++;
+    r->held += n;
     return false;
 }
 

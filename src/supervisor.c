@@ -104,7 +104,15 @@ static void become_worker(struct supervisor *sv, int i, struct worker_ctx *worke
     sigprocmask(SIG_UNBLOCK, &chld, NULL);
     worker->listen_fd = sv->slots[i].listen_fd;
     worker->index = i + 1;
-    close_listeners(sv, worker->listen_fd);
+    /* The other workers' sockets stay open here: the worker serves what waits on them while
+     * their worker is down or stuck (the shared Unix socket needs no such help). */
+    worker->peers = 0;
+    worker->peer_fds = malloc((size_t)sv->n * sizeof *worker->peer_fds);
+    for (int j = 0; worker->peer_fds && j < sv->n; j++)
+        if (sv->slots[j].listen_fd >= 0 && sv->slots[j].listen_fd != worker->listen_fd)
+            worker->peer_fds[worker->peers++] = sv->slots[j].listen_fd;
+    if (!worker->peer_fds)
+        close_listeners(sv, worker->listen_fd);
     free(sv->slots);
     sv->slots = NULL;
 }
