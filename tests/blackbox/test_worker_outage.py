@@ -1,7 +1,9 @@
 """--workers: while any worker is alive, a new client is served, even when the kernel hashes it
-to the SO_REUSEPORT socket of a worker that is dead (waiting out its restart back-off) or
-stopped (SIGSTOP). Before, such clients waited in that socket's queue until the worker came
-back (up to the 10 s back-off), and a steady loop of echo probes lost a third of them.
+to the SO_REUSEPORT socket of a worker that is dead (waiting out its restart back-off),
+stopped (SIGSTOP) or could not be forked. Before, such clients waited in that socket's queue
+until the worker came back (up to the 10 s back-off), and echo probes with a 2 s timeout
+failed: 3 of 75 over a 10 s crash loop, 3 of 13 with a worker stopped, 2 of 7 with two
+forks failing (each failure costs the probe loop 2 s, hence the small totals).
 
 Each probe is a whole client: connect, upgrade, echo, close, with a per-probe timeout. The
 tests only send signals between probes: a probe the killed worker had already accepted dies
@@ -11,6 +13,8 @@ import os
 import signal
 import socket
 import time
+
+import pytest
 
 from conftest import WRAPPER, raw_upgrade
 from daemon_helpers import alive, daemon, echo_once  # noqa: F401 (fixture)
@@ -97,3 +101,56 @@ def test_no_probe_fails_while_one_worker_is_stopped(daemon):
     for _ in range(20):
         probes.run_one()
     assert not probes.failures, probes.report("after SIGCONT")
+
+
+PIDS_CGROUPS = "/sys/fs/cgroup/pids"
+
+
+@pytest.fixture
+def fork_limit():
+    """A pids cgroup (v1) of its own whose pids.max is 1: a process moved into it can no
+    longer fork. Skips where there is no writable pids hierarchy (not root, cgroup v2 only)."""
+    path = f"{PIDS_CGROUPS}/websock-test-{os.getpid()}-{time.monotonic_ns()}"
+    try:
+        os.mkdir(path)
+        with open(f"{path}/pids.max", "w") as f:
+            f.write("1")
+    except OSError as e:
+        pytest.skip(f"no writable pids cgroup to make fork fail ({e})")
+
+    def confine(pid: int) -> None:
+        with open(f"{path}/cgroup.procs", "w") as f:
+            f.write(str(pid))
+
+    yield confine
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            os.rmdir(path)
+            return
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
+
+
+def test_no_probe_fails_while_forks_of_new_workers_fail(fork_limit, daemon):
+    """2 of 4 workers die and the supervisor cannot fork their replacements (it is confined to
+    a pids cgroup that is full): it retries every 10 s, and meanwhile the two sockets without
+    a worker must not swallow clients."""
+    d = daemon("--workers", "4")
+    workers = d.wait_workers(4)
+    fork_limit(d.pid)
+    for p in workers[:2]:
+        os.kill(p, signal.SIGKILL)
+    deadline = time.monotonic() + 5
+    while d.stderr_text().count("cannot fork worker") < 2 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert d.stderr_text().count("cannot fork worker") >= 2, d.stderr_text()[-2000:]
+    probes = Probes(d.port)
+    end = time.monotonic() + 3
+    while time.monotonic() < end:
+        probes.run_one()
+    print(f"\n{probes.report('2 of 4 workers down, forks failing')}")
+    assert sorted(d.workers()) == workers[2:], "a replacement was forked after all"
+    assert not probes.failures, probes.report("2 of 4 workers down, forks failing")
