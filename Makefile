@@ -14,7 +14,7 @@ SERVER_SRCS := src/buf.c src/conn.c src/forwarded.c src/frame.c src/handshake.c 
                src/pages.c src/server.c src/session.c src/simd.c src/supervisor.c src/utf8.c
 # The pure parts: no sockets, so unit tests and fuzzers link them directly.
 CORE_SRCS   := src/buf.c src/forwarded.c src/frame.c src/handshake.c src/http_request.c src/ip_addr.c \
-               src/ip_limit.c src/outq.c src/session.c src/simd.c \
+               src/ip_limit.c src/log.c src/outq.c src/session.c src/simd.c \
                src/utf8.c src/metrics.c src/pages.c
 
 SHELL   := /bin/bash
@@ -118,7 +118,7 @@ FUZZ_SECONDS ?= 60
 FUZZ_CFLAGS  := -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all -DOUTQ_REF_MIN=8
 # The whole-connection target links conn.c with its own fake transport in place of loop.c and
 # net.c; the others need only the pure parts.
-FUZZ_SRCS_conn := src/conn.c src/log.c src/options.c
+FUZZ_SRCS_conn := src/conn.c src/options.c
 
 $(BUILD)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(CORE_SRCS) $(FUZZ_SRCS_conn) $(wildcard include/*.h) \
                       src/console.html

@@ -43,6 +43,9 @@
 /* 0 means: as many as the descriptor limit allows, less a reserve. */
 #define DEFAULT_MAX_CONNECTIONS 0
 #define FD_RESERVE 32
+/* A warning that can repeat per connection (out of descriptors) is logged once, then at most
+ * once per this interval with the count. */
+#define LOG_RATE_INTERVAL_MS 5000
 
 /* How many times --allow-origin may be given (each may list several origins). */
 #define MAX_ALLOW_ORIGIN_FLAGS 64
@@ -77,6 +80,10 @@
 #define WORKER_QUICK_EXIT_MS 1000
 #define WORKER_BACKOFF_MIN_MS 100
 #define WORKER_BACKOFF_MAX_MS 10000
+/* Each worker looks at the other workers' sockets this often; connections waiting on one at
+ * two checks in a row are taken over, so a dead or stopped worker delays a new client by at
+ * most about twice this. */
+#define PEER_CHECK_MS 100
 /* After SIGTERM, a worker still running this long after its own shutdown bound is killed. */
 #define WORKER_STOP_GRACE_MS 2000
 

@@ -4,6 +4,7 @@
 #define WEBSOCK_NET_H
 
 #include <stdbool.h>
+#include <signal.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -58,7 +59,13 @@ void net_reset_on_close(int fd);
 /* Writes "address:port fd=N" (or "fd=N" once the peer is gone) into out; returns out. */
 const char *net_peer_name(int fd, char *out, size_t len);
 
-/* Blocks SIGTERM and SIGINT and returns a signalfd that reports them; ignores SIGPIPE. */
+/* The signals websock takes itself instead of letting them kill it: TERM, INT, QUIT (stop),
+ * HUP (reload), USR1 (status), USR2 and ALRM (ignored, with a log line). */
+void net_handled_signals(sigset_t *set);
+/* "SIGHUP" for SIGHUP and the other handled signals. */
+const char *net_signal_name(int sig);
+
+/* Blocks the handled signals and returns a signalfd that reports them; ignores SIGPIPE. */
 int net_signalfd(void);
 
 #endif

@@ -17,6 +17,7 @@
 #include "timer_list.h"
 
 struct conn;
+struct pollfd;
 
 struct server {
     struct options opt;
@@ -26,6 +27,7 @@ struct server {
     struct io_watch listener;
     struct io_watch signals;
     int spare_fd;              /* kept open so an EMFILE can still be answered by accept+close */
+    struct log_rate fd_refusals; /* those answers: one log line per interval, with a count */
     uint8_t *rbuf;             /* the one receive buffer shared by all connections */
     struct outq scratch;       /* output of one event, before it is known to block */
     /* Every live connection is in exactly one of these lists, by state. */
@@ -48,12 +50,22 @@ struct server {
     bool per_ip_on;            /* either limit is set */
     int64_t per_ip_logged_ms;  /* last "refusing" line: at most one per IP_LIMIT_LOG_INTERVAL_MS */
     uint64_t per_ip_unlogged;  /* refusals since that line */
+    /* --workers: the other workers' listening sockets. A connection still waiting on one at
+     * two checks in a row (its worker is dead, stopped or was never forked) is accepted here. */
+    int *peer_fds;
+    struct pollfd *peer_poll;
+    bool *peer_waiting;        /* that socket had connections waiting at the last check */
+    int peers;
+    int64_t peer_check_ms;     /* the next check */
+    struct log_rate takeovers; /* their log lines, like fd_refusals */
     bool owns_unix_path;       /* created opt.unix_path, so removes it at exit */
 };
 
 /* What a worker process gets from the supervisor (--workers N > 1). */
 struct worker_ctx {
     int listen_fd;             /* opened by the supervisor, shared with it */
+    int *peer_fds;             /* the other workers' sockets, malloc'd (NULL: none); */
+    int peers;                 /*   server_init takes the array and the descriptors */
     int index;                 /* 1..N */
 };
 

@@ -1,6 +1,7 @@
 /* --workers N (N > 1): a supervisor process opens the listeners, forks N workers, restarts
- * those that die and passes SIGTERM/SIGINT on to them. Each worker is the ordinary
- * single-process server on its own SO_REUSEPORT socket (or on the shared Unix socket). */
+ * those that die and passes signals on to them. Each worker is the ordinary single-process
+ * server on its own SO_REUSEPORT socket (or on the shared Unix socket), and also holds the
+ * others' sockets, to serve what waits on one whose worker is down or stuck. */
 #ifndef WEBSOCK_SUPERVISOR_H
 #define WEBSOCK_SUPERVISOR_H
 

@@ -43,3 +43,30 @@ void log_msg(const struct logger *lg, enum log_level level, const char *fmt, ...
     }
     fputs(line, stderr);
 }
+
+bool log_rate_hit(struct log_rate *r, int64_t now_ms, uint64_t n)
+{
+    if (now_ms >= r->quiet_until_ms && r->held == 0) {
+        r->quiet_until_ms = now_ms + r->interval_ms;
+        return true;
+    }
+    r->held += n;
+    return false;
+}
+
+uint64_t log_rate_due(struct log_rate *r, int64_t now_ms)
+{
+    if (r->held == 0 || now_ms < r->quiet_until_ms)
+        return 0;
+    uint64_t n = r->held;
+    r->held = 0;
+    r->quiet_until_ms = now_ms + r->interval_ms;
+    return n;
+}
+
+int64_t log_rate_wait_ms(const struct log_rate *r, int64_t now_ms)
+{
+    if (r->held == 0)
+        return -1;
+    return r->quiet_until_ms > now_ms ? r->quiet_until_ms - now_ms : 0;
+}

@@ -277,13 +277,35 @@ const char *net_peer_name(int fd, char *out, size_t len)
     return out;
 }
 
+static const struct {
+    int sig;
+    const char *name;
+} handled_signals[] = {
+    { SIGTERM, "SIGTERM" }, { SIGINT, "SIGINT" }, { SIGQUIT, "SIGQUIT" }, { SIGHUP, "SIGHUP" },
+    { SIGUSR1, "SIGUSR1" }, { SIGUSR2, "SIGUSR2" }, { SIGALRM, "SIGALRM" },
+};
+
+void net_handled_signals(sigset_t *set)
+{
+    /* Each of these would otherwise end the process without a Close to anyone. */
+    sigemptyset(set);
+    for (size_t i = 0; i < sizeof handled_signals / sizeof handled_signals[0]; i++)
+        sigaddset(set, handled_signals[i].sig);
+}
+
+const char *net_signal_name(int sig)
+{
+    for (size_t i = 0; i < sizeof handled_signals / sizeof handled_signals[0]; i++)
+        if (handled_signals[i].sig == sig)
+            return handled_signals[i].name;
+    return "signal";
+}
+
 int net_signalfd(void)
 {
     signal(SIGPIPE, SIG_IGN);
     sigset_t set;
-    sigemptyset(&set);
-    sigaddset(&set, SIGTERM);
-    sigaddset(&set, SIGINT);
+    net_handled_signals(&set);
     if (sigprocmask(SIG_BLOCK, &set, NULL) < 0)
         return -1;
     return signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);

@@ -2,6 +2,8 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -88,6 +90,33 @@ static int open_listener(struct server *srv, const struct options *opt)
     return 0;
 }
 
+static void close_peers(struct server *srv)
+{
+    for (int i = 0; i < srv->peers; i++)
+        close(srv->peer_fds[i]);
+    srv->peers = 0;
+}
+
+/* Takes the other workers' sockets from the supervisor, to serve what waits on them. */
+static void watch_peers(struct server *srv, const struct worker_ctx *worker)
+{
+    srv->peer_fds = worker->peer_fds;
+    srv->peers = worker->peers;
+    srv->takeovers.interval_ms = LOG_RATE_INTERVAL_MS;
+    if (!srv->peers)
+        return;
+    srv->peer_poll = calloc((size_t)srv->peers, sizeof *srv->peer_poll);
+    srv->peer_waiting = calloc((size_t)srv->peers, sizeof *srv->peer_waiting);
+    if (!srv->peer_poll || !srv->peer_waiting) {
+        log_warn(&srv->log, "out of memory: not watching the other workers' sockets");
+        close_peers(srv);
+        return;
+    }
+    for (int i = 0; i < srv->peers; i++)
+        srv->peer_poll[i] = (struct pollfd){ .fd = srv->peer_fds[i], .events = POLLIN };
+    srv->peer_check_ms = srv->now_ms + PEER_CHECK_MS;
+}
+
 int server_init(struct server *srv, const struct options *opt, const struct worker_ctx *worker)
 {
     memset(srv, 0, sizeof *srv);
@@ -104,6 +133,7 @@ int server_init(struct server *srv, const struct options *opt, const struct work
     timer_list_init(&srv->sending, opt->send_timeout_ms && !check ? 1 : check);
     timer_list_init(&srv->closing, opt->close_timeout_ms);
     srv->now_ms = monotonic_ms();
+    srv->fd_refusals.interval_ms = LOG_RATE_INTERVAL_MS;
 
     if (worker)
         srv->log.pid = (int)getpid();
@@ -114,6 +144,7 @@ int server_init(struct server *srv, const struct options *opt, const struct work
         return -1;
     if (worker) {
         srv->listener.fd = worker->listen_fd;
+        watch_peers(srv, worker);
     } else {
         int rc = open_listener(srv, opt);
         if (rc)
@@ -160,40 +191,100 @@ void server_destroy(struct server *srv)
         close(srv->signals.fd);
     if (srv->spare_fd >= 0)
         close(srv->spare_fd);
+    close_peers(srv);
+    free(srv->peer_fds);
+    free(srv->peer_poll);
+    free(srv->peer_waiting);
     free(srv->rbuf);
     buf_free(&srv->scratch.bytes);
     ip_limit_destroy(&srv->per_ip);
 }
 
-static void accept_clients(struct server *srv)
+/* Out of descriptors: the spare one lets us accept the client and close it at once, instead
+ * of leaving it queued and the listener spinning. Returns false once nothing is queued. */
+static bool refuse_one(struct server *srv, int listen_fd)
 {
-    /* A bounded batch per wake-up keeps a connection storm from starving open clients. */
-    for (int i = 0; i < 64; i++) {
+    close(srv->spare_fd);
+    struct ip_addr peer;
+    bool has_peer;
+    int fd = net_accept(listen_fd, &peer, &has_peer);
+    int e = errno;
+    if (fd >= 0)
+        close(fd);
+    srv->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        /* accept reports EMFILE before it looks at the queue, so this is how a drained
+         * queue shows: nothing to refuse, nothing to log. */
+        if (e != EAGAIN && e != EWOULDBLOCK && e != ECONNABORTED && e != EINTR)
+            log_warn(&srv->log, "accept: %s", strerror(e));
+        return false;
+    }
+    srv->metrics.accepted++;
+    /* One line at once, then one per interval with the count: a flood must not flood the log. */
+    if (log_rate_hit(&srv->fd_refusals, srv->now_ms, 1))
+        log_warn(&srv->log, "out of file descriptors: refusing connections (%llu open); "
+                 "further refusals are counted", (unsigned long long)srv->conn_count);
+    return true;
+}
+
+static void log_counts_due(struct server *srv)
+{
+    uint64_t n = log_rate_due(&srv->fd_refusals, srv->now_ms);
+    if (n)
+        log_warn(&srv->log, "out of file descriptors: refused %llu more connection(s) in the "
+                 "last %lld ms", (unsigned long long)n, (long long)srv->fd_refusals.interval_ms);
+    n = log_rate_due(&srv->takeovers, srv->now_ms);
+    if (n)
+        log_info(&srv->log, "took over %llu more connection(s) from other workers' sockets in "
+                 "the last %lld ms", (unsigned long long)n, (long long)srv->takeovers.interval_ms);
+}
+
+/* Accepts what waits on listen_fd, in a bounded batch (so a connection storm cannot starve
+ * open clients); returns how many connections it took (refused ones included). */
+static int accept_from(struct server *srv, int listen_fd)
+{
+    int taken = 0;
+    for (; taken < 64; taken++) {
         struct ip_addr peer;
         bool has_peer;
-        int fd = net_accept(srv->listener.fd, &peer, &has_peer);
+        int fd = net_accept(listen_fd, &peer, &has_peer);
         if (fd >= 0) {
             srv->metrics.accepted++;
             conn_accept(srv, fd, has_peer ? &peer : NULL);
             continue;
         }
         if (errno == EMFILE || errno == ENFILE) {
-            /* Out of descriptors: use the spare one to accept and close the client at once,
-             * instead of leaving it queued and the listener spinning. */
-            log_warn(&srv->log, "out of file descriptors: refusing a connection");
-            close(srv->spare_fd);
-            fd = net_accept(srv->listener.fd, &peer, &has_peer);
-            if (fd >= 0) {
-                srv->metrics.accepted++;
-                close(fd);
-            }
-            srv->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
-            continue;
-        }
-        if (errno != EAGAIN && errno != EWOULDBLOCK && errno != ECONNABORTED && errno != EINTR)
+            if (refuse_one(srv, listen_fd))
+                continue;
+        } else if (errno != EAGAIN && errno != EWOULDBLOCK && errno != ECONNABORTED &&
+                   errno != EINTR) {
             log_warn(&srv->log, "accept: %s", strerror(errno));
-        return;
+        }
+        break;
     }
+    return taken;
+}
+
+/* Every PEER_CHECK_MS: a peer socket with connections waiting now and at the last check has
+ * nobody accepting on it (its worker is dead, in its restart back-off, stopped or hung), or
+ * one too busy to keep up; either way this worker takes them. One poll per check, so an idle
+ * server stays cheap, and a healthy worker's own socket is never raced for a fresh client. */
+static void check_peers(struct server *srv)
+{
+    if (!srv->peers || srv->now_ms < srv->peer_check_ms)
+        return;
+    srv->peer_check_ms = srv->now_ms + PEER_CHECK_MS;
+    int ready = poll(srv->peer_poll, (nfds_t)srv->peers, 0);
+    int taken = 0;
+    for (int i = 0; i < srv->peers; i++) {
+        bool waiting = ready > 0 && (srv->peer_poll[i].revents & POLLIN);
+        if (waiting && srv->peer_waiting[i])
+            taken += accept_from(srv, srv->peer_fds[i]);
+        srv->peer_waiting[i] = waiting;
+    }
+    if (taken && log_rate_hit(&srv->takeovers, srv->now_ms, (uint64_t)taken))
+        log_info(&srv->log, "took over %d connection(s) left waiting on another worker's socket "
+                 "(that worker is down, stopped or overloaded)", taken);
 }
 
 /* Applies fn to every connection of list l; fn must move the connection out of l. */
@@ -215,6 +306,7 @@ static void begin_stop(struct server *srv)
     loop_set(srv->loop, &srv->listener, 0);
     close(srv->listener.fd);
     srv->listener.fd = -1;
+    close_peers(srv); /* the port closes once no process holds any of its sockets */
     for_each_leaving(srv, &srv->handshaking, conn_begin_shutdown);
     for_each_leaving(srv, &srv->open, conn_begin_shutdown);
     for_each_leaving(srv, &srv->sending, conn_begin_shutdown);
@@ -228,15 +320,44 @@ static void abort_all(struct server *srv)
     for_each_leaving(srv, &srv->closing, conn_abort);
 }
 
+/* SIGUSR1: one line an operator can ask for without scraping /metrics. */
+static void log_status(struct server *srv)
+{
+    const struct metrics *m = &srv->metrics;
+    log_info(&srv->log, "SIGUSR1: status: %llu connection(s), %llu WebSocket(s) open, "
+             "%llu accepted, %llu upgraded, %llu message(s) echoed%s",
+             (unsigned long long)srv->conn_count, (unsigned long long)m->open,
+             (unsigned long long)m->accepted, (unsigned long long)m->upgrades,
+             (unsigned long long)m->echo.messages_out, srv->stopping ? ", stopping" : "");
+}
+
+/* Every signal websock blocks arrives here; none of them may end the process unannounced. */
 static void on_signal(struct server *srv)
 {
     struct signalfd_siginfo si;
     while (read(srv->signals.fd, &si, sizeof si) == (ssize_t)sizeof si) {
-        if (srv->stopping) {
-            log_info(&srv->log, "second signal: exiting now");
-            abort_all(srv);
-        } else {
-            begin_stop(srv);
+        int sig = (int)si.ssi_signo;
+        switch (sig) {
+        case SIGHUP:
+            /* The conventional "reload": TLS certificates will be re-read here. */
+            log_info(&srv->log, "SIGHUP: nothing to reload: the log is stderr (no file to "
+                     "reopen) and there is no certificate; still running");
+            break;
+        case SIGUSR1:
+            log_status(srv);
+            break;
+        case SIGUSR2:
+        case SIGALRM:
+            log_info(&srv->log, "%s: ignored", net_signal_name(sig));
+            break;
+        default: /* TERM, INT, QUIT: a graceful stop; a second one aborts */
+            if (srv->stopping) {
+                log_info(&srv->log, "second signal (%s): exiting now", net_signal_name(sig));
+                abort_all(srv);
+            } else {
+                log_info(&srv->log, "%s: stopping", net_signal_name(sig));
+                begin_stop(srv);
+            }
         }
     }
 }
@@ -266,8 +387,18 @@ static int next_timeout_ms(struct server *srv)
         if (w >= 0 && (best < 0 || w < best))
             best = w;
     }
+    int64_t waits[] = {
+        log_rate_wait_ms(&srv->fd_refusals, srv->now_ms),
+        log_rate_wait_ms(&srv->takeovers, srv->now_ms),
+        srv->peers ? (srv->peer_check_ms > srv->now_ms ? srv->peer_check_ms - srv->now_ms : 0)
+                   : -1,
+    };
+    for (size_t i = 0; i < sizeof waits / sizeof waits[0]; i++)
+        if (waits[i] >= 0 && (best < 0 || waits[i] < best))
+            best = waits[i];
+    int64_t w;
     if (srv->stopping) {
-        int64_t w = srv->stop_deadline_ms > srv->now_ms ? srv->stop_deadline_ms - srv->now_ms : 0;
+        w = srv->stop_deadline_ms > srv->now_ms ? srv->stop_deadline_ms - srv->now_ms : 0;
         if (best < 0 || w < best)
             best = w;
     }
@@ -282,6 +413,7 @@ static void expire_timers(struct server *srv)
         while ((t = timer_due(lists[i], srv->now_ms)))
             conn_on_timeout(srv, t);
     }
+    log_counts_due(srv);
     if (srv->stopping && srv->now_ms >= srv->stop_deadline_ms && srv->conn_count) {
         log_warn(&srv->log, "shutdown bound passed: dropping %llu connection(s)",
                  (unsigned long long)srv->conn_count);
@@ -303,7 +435,7 @@ int server_run(struct server *srv)
             struct io_watch *w = events[i].watch;
             if (w == &srv->listener) {
                 if (srv->listener.fd >= 0)
-                    accept_clients(srv);
+                    accept_from(srv, srv->listener.fd);
             } else if (w == &srv->signals) {
                 on_signal(srv);
             } else {
@@ -311,6 +443,7 @@ int server_run(struct server *srv)
             }
         }
         expire_timers(srv);
+        check_peers(srv);
         if (srv->resume_scan)
             resume_paused(srv);
         conn_free_closed(srv);

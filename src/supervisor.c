@@ -30,7 +30,7 @@ struct supervisor {
     pid_t pid;
     struct worker_slot *slots;
     int n;
-    sigset_t signals;       /* TERM, INT and CHLD: blocked, taken with sigtimedwait */
+    sigset_t signals;       /* the handled ones and CHLD: blocked, taken with sigtimedwait */
     bool stopping;
     int64_t kill_at_ms;     /* stopping: workers still running then are killed */
     bool unclean;           /* a worker did not exit with status 0 after the stop */
@@ -97,14 +97,22 @@ static void become_worker(struct supervisor *sv, int i, struct worker_ctx *worke
     setpgid(0, 0);
     /* Only the main process talks to the service manager. */
     unsetenv("NOTIFY_SOCKET");
-    /* SIGTERM and SIGINT stay blocked: the server's signalfd picks up any already pending. */
+    /* The handled signals stay blocked: the server's signalfd picks up any already pending. */
     sigset_t chld;
     sigemptyset(&chld);
     sigaddset(&chld, SIGCHLD);
     sigprocmask(SIG_UNBLOCK, &chld, NULL);
     worker->listen_fd = sv->slots[i].listen_fd;
     worker->index = i + 1;
-    close_listeners(sv, worker->listen_fd);
+    /* The other workers' sockets stay open here: the worker serves what waits on them while
+     * their worker is down or stuck (the shared Unix socket needs no such help). */
+    worker->peers = 0;
+    worker->peer_fds = malloc((size_t)sv->n * sizeof *worker->peer_fds);
+    for (int j = 0; worker->peer_fds && j < sv->n; j++)
+        if (sv->slots[j].listen_fd >= 0 && sv->slots[j].listen_fd != worker->listen_fd)
+            worker->peer_fds[worker->peers++] = sv->slots[j].listen_fd;
+    if (!worker->peer_fds)
+        close_listeners(sv, worker->listen_fd);
     free(sv->slots);
     sv->slots = NULL;
 }
@@ -203,7 +211,7 @@ static void on_stop_signal(struct supervisor *sv, int sig, int64_t now)
     if (sv->stopping) {
         log_info(&sv->log, "second signal: telling the workers to exit now");
     } else {
-        log_info(&sv->log, "%s: stopping %d worker(s)", strsignal(sig), running(sv));
+        log_info(&sv->log, "%s: stopping %d worker(s)", net_signal_name(sig), running(sv));
         sv->stopping = true;
         notify_service_manager("STOPPING=1");
         /* The port stops taking connections once the workers close their copies too. */
@@ -211,6 +219,19 @@ static void on_stop_signal(struct supervisor *sv, int sig, int64_t now)
         sv->kill_at_ms = now + DEFAULT_SHUTDOWN_TIMEOUT_MS + WORKER_STOP_GRACE_MS;
     }
     signal_workers(sv, SIGTERM);
+}
+
+/* HUP and USR1 concern what the workers hold (reload, status), so they get them too;
+ * USR2 and ALRM have no meaning and are only noted. */
+static void on_other_signal(struct supervisor *sv, int sig)
+{
+    if (sig == SIGHUP || sig == SIGUSR1) {
+        log_info(&sv->log, "%s: passing it on to %d worker(s)", net_signal_name(sig),
+                 running(sv));
+        signal_workers(sv, sig);
+    } else {
+        log_info(&sv->log, "%s: ignored", net_signal_name(sig));
+    }
 }
 
 /* Milliseconds until the next restart or the stop bound; -1: nothing to wait for. */
@@ -255,8 +276,10 @@ static int supervise(struct supervisor *sv, struct worker_ctx *worker)
         now = monotonic_ms();
         if (sig == SIGCHLD)
             reap(sv, now);
-        else if (sig == SIGTERM || sig == SIGINT)
+        else if (sig == SIGTERM || sig == SIGINT || sig == SIGQUIT)
             on_stop_signal(sv, sig, now);
+        else if (sig > 0)
+            on_other_signal(sv, sig);
         else if (sig < 0 && errno != EAGAIN && errno != EINTR)
             log_error(&sv->log, "sigtimedwait: %s", strerror(errno));
         if (sv->stopping && now >= sv->kill_at_ms && running(sv)) {
@@ -292,9 +315,7 @@ int supervisor_run(const struct options *opt, struct worker_ctx *worker)
         sv.slots[i].listen_fd = -1;
     signal(SIGPIPE, SIG_IGN);
     signal(SIGCHLD, SIG_DFL); /* an inherited SIG_IGN would reap workers behind our back */
-    sigemptyset(&sv.signals);
-    sigaddset(&sv.signals, SIGTERM);
-    sigaddset(&sv.signals, SIGINT);
+    net_handled_signals(&sv.signals);
     sigaddset(&sv.signals, SIGCHLD);
     sigprocmask(SIG_BLOCK, &sv.signals, NULL);
 
