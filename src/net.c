@@ -179,24 +179,26 @@ int net_accept(int listen_fd, struct ip_addr *peer, bool *has_peer)
     return fd;
 }
 
+/* TCP_INFO, if the kernel fills it at least up to the end of field (offset + size). */
+static bool tcp_info_upto(int fd, struct tcp_info *ti, size_t end)
+{
+    socklen_t len = sizeof *ti;
+    return getsockopt(fd, IPPROTO_TCP, TCP_INFO, ti, &len) == 0 && len >= end;
+}
+#define TCP_INFO_END(field) (offsetof(struct tcp_info, field) + sizeof(((struct tcp_info *)0)->field))
+
 int64_t net_bytes_acked(int fd)
 {
     struct tcp_info ti;
-    socklen_t len = sizeof ti;
-    if (getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &len) < 0 ||
-        len < offsetof(struct tcp_info, tcpi_bytes_acked) + sizeof ti.tcpi_bytes_acked)
-        return -1;
-    return (int64_t)ti.tcpi_bytes_acked;
+    return tcp_info_upto(fd, &ti, TCP_INFO_END(tcpi_bytes_acked)) ? (int64_t)ti.tcpi_bytes_acked
+                                                                  : -1;
 }
 
 int64_t net_unsent_bytes(int fd)
 {
     struct tcp_info ti;
-    socklen_t len = sizeof ti;
-    if (getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &len) < 0 ||
-        len < offsetof(struct tcp_info, tcpi_notsent_bytes) + sizeof ti.tcpi_notsent_bytes)
-        return -1;
-    return ti.tcpi_notsent_bytes;
+    return tcp_info_upto(fd, &ti, TCP_INFO_END(tcpi_notsent_bytes)) ? (int64_t)ti.tcpi_notsent_bytes
+                                                                    : -1;
 }
 
 void net_discard_input(int fd, void *buf, size_t len)
