@@ -348,7 +348,7 @@ static const char *echo_whole_z(struct session *s, const uint8_t *p, size_t n, s
     struct session_z *z = s->z;
     struct zstream *d = NULL;
     if (n >= DEFLATE_MIN_SIZE)
-        d = zout_begin(z->pool, server_bits(s), z->hist, z->sent_len);
+        d = zout_begin(z->pool, server_bits(s), n <= DEFLATE_SMALL, z->hist, z->sent_len);
     if (d) {
         size_t cap = n + 3; /* output and its 4-byte tail: full means no smaller than n */
         uint8_t *dst = buf_reserve(&q->bytes, WS_MAX_SERVER_HEADER + cap);
@@ -382,7 +382,8 @@ static const char *echo_stream_z(struct session *s, const uint8_t *p, size_t n, 
                                  struct outq *q, struct session_counts *k)
 {
     struct session_z *z = s->z;
-    if (!z->out && !(z->out = zout_begin(z->pool, server_bits(s), z->hist, z->sent_len)))
+    if (!z->out &&
+        !(z->out = zout_begin(z->pool, server_bits(s), false, z->hist, z->sent_len)))
         return err_oom;
     history_push(z->hist, z->sent_cap, &z->sent_len, p, n); /* the dictionary is set already */
     k->z_plain_out += n;

@@ -26,6 +26,8 @@ FAMILIES = {  # family name as the parser reports it (counters without _total) -
     "websock_closes": "counter",
     "websock_handshake_rejections": "counter",
     "websock_ip_limited": "counter",
+    "websock_deflate_negotiated": "counter",
+    "websock_deflate_bytes": "counter",
 }
 STATUSES = ["400", "403", "404", "405", "426", "429", "431", "500", "503"]
 
