@@ -428,7 +428,7 @@ static const char *inflate_message(struct session *s, const struct session_limit
         return err_oom;
     }
     for (;;) {
-        if (s->z_turn >= lim->inflate_turn) { /* the others' turn; the rest waits */
+        if (lim->inflate_turn && s->z_turn >= lim->inflate_turn) { /* the others' turn */
             s->z_more = true;
             s->z_last = last && *n == 0;
             return NULL;
@@ -632,7 +632,7 @@ size_t session_feed(struct session *s, const struct session_limits *lim, uint8_t
             if (s->z_msg && s->state == SESSION_OPEN && !ws_opcode_is_control(s->dec.opcode)) {
                 size_t left;
                 err = on_compressed_payload(s, lim, &r, q, k, &left);
-                if (left)
+                if (left || s->z_more)
                     return pos - left; /* the inflate budget is used: the rest waits */
             } else {
                 err = on_payload(s, &r, in, q, k);
