@@ -21,7 +21,7 @@ SHELL   := /bin/bash
 VENV    := build/venv
 PY      := $(VENV)/bin/python
 
-.PHONY: all run check deps install uninstall build-clang bench bench-micro bench-instr test-unit \
+.PHONY: all run check deps build-deps install uninstall build-clang bench bench-micro bench-instr test-unit \
         test-blackbox autobahn autobahn-nginx test-asan test-valgrind fuzz fuzz-check clean \
         test-browser browser-deps
 
@@ -37,7 +37,7 @@ $(BUILD)/src/pages.o: src/console.html
 $(BUILD)/websock: $(SERVER_SRCS:%.c=$(BUILD)/%.o) $(BUILD)/src/main.o
 	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
 
-run: deps $(BUILD)/websock
+run: build-deps $(BUILD)/websock
 	$(BUILD)/websock --port 8888
 
 # ---- tests ------------------------------------------------------------------------------------
@@ -211,6 +211,10 @@ check: all build-clang test-unit test-blackbox test-browser test-interop autobah
 # Installs what a fresh Debian machine lacks (as root), or says exactly what is missing.
 deps:
 	@sh tests/install-deps.sh
+
+# Only what building the server needs (make run): a C compiler, libssl-dev, zlib1g-dev.
+build-deps:
+	@sh tests/install-deps.sh build
 
 clean:
 	rm -rf $(BUILD) reports
