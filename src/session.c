@@ -77,6 +77,8 @@ static struct session_z *z_state(struct session *s, struct zpool *pool)
  * empty history is always correct, only less compact. */
 static void history_push(struct history *h, const uint8_t *p, size_t n)
 {
+    if (!h->max || !n)
+        return;
     if (n >= h->max)
         p += n - h->max, n = h->max;
     size_t want = h->len + n < h->max ? h->len + n : h->max;
@@ -93,8 +95,7 @@ static void history_push(struct history *h, const uint8_t *p, size_t n)
     }
     size_t keep = want - n;
     memmove(h->p, h->p + h->len - keep, keep);
-    if (n)
-        memcpy(h->p + keep, p, n);
+    memcpy(h->p + keep, p, n);
     h->len = (uint16_t)want;
 }
 
@@ -201,7 +202,7 @@ static void begin_message(struct session *s, uint8_t op)
     s->streamed = false;
     s->held_len = 0;
     s->z_msg = s->dec.rsv1;
-    s->z_more = s->z_last = s->z_echoing = false;
+    s->z_more = s->z_last = s->z_echoing = s->z_plain_echo = false;
 }
 
 /* A new frame header. Returns an error reason (with the Close queued), or NULL. */
@@ -395,23 +396,41 @@ static const char *echo_whole_z(struct session *s, const uint8_t *p, size_t n, s
 }
 
 /* A step of a larger compressed message: through its own deflater, out as compressed
- * fragments as the deflater produces them (fin: the message's last step). */
+ * fragments as the deflater produces them (fin: the message's last step). The first step is
+ * flushed, to see whether compressing shrinks it: if not (random or already compressed data),
+ * the whole message goes back plain. */
 static const char *echo_stream_z(struct session *s, const uint8_t *p, size_t n, bool fin,
                                  struct outq *q, struct session_counts *k)
 {
     struct session_z *z = s->z;
-    if (!z->out &&
-        !(z->out = zout_begin(z->pool, server_bits(s), false, z->sent.p, z->sent.len)))
+    if (s->z_plain_echo) {
+        if (!emit(&q->bytes, fin, s->z_echoing ? WS_OP_CONT : s->msg_opcode, p, n))
+            return err_oom;
+        s->z_echoing = true;
+        k->bytes_out += n;
+        k->messages_out += fin;
+        return NULL;
+    }
+    bool first = !z->out;
+    if (first && !(z->out = zout_begin(z->pool, server_bits(s), false, z->sent.p, z->sent.len)))
         return err_oom;
-    history_push(&z->sent, p, n); /* the dictionary is set already */
-    k->z_plain_out += n;
+    const uint8_t *plain = p;
+    size_t plain_len = n;
     bool full;
     do {
         size_t cap = n + n / 16 + 64, used;
         uint8_t *dst = buf_reserve(&q->bytes, WS_MAX_SERVER_HEADER + cap);
         if (!dst)
             return err_oom;
-        size_t len = zout_run(z->out, p, n, &used, fin, dst + WS_MAX_SERVER_HEADER, cap, &full);
+        size_t len = zout_run(z->out, p, n, &used, fin || first, dst + WS_MAX_SERVER_HEADER,
+                              cap, &full);
+        if (first && (full || len + 4 >= n)) { /* no smaller: this message goes back plain */
+            zstream_give(z->pool, z->out);
+            z->out = NULL;
+            s->z_plain_echo = true;
+            return echo_stream_z(s, p, n, fin, q, k);
+        }
+        first = false;
         p += used;
         n -= used;
         bool end = fin && !full;
@@ -424,6 +443,8 @@ static const char *echo_stream_z(struct session *s, const uint8_t *p, size_t n, 
             k->messages_out += end;
         }
     } while (full);
+    history_push(&z->sent, plain, plain_len); /* the deflater's dictionary is set already */
+    k->z_plain_out += plain_len;
     if (fin) {
         zstream_give(z->pool, z->out);
         z->out = NULL;
@@ -458,13 +479,13 @@ static const char *inflate_message(struct session *s, const struct session_limit
             fail(s, WS_CLOSE_INVALID_DATA, &q->bytes);
             return err_inflate;
         }
+        k->z_plain_in += got;
         if (got > left) { /* one byte over is enough to know */
             fail(s, WS_CLOSE_TOO_BIG, &q->bytes);
             return err_too_big;
         }
         s->msg_len += got;
         s->z_turn += (uint32_t)got;
-        k->z_plain_in += got;
         bool done = st == ZIN_DONE;
         const uint8_t *p = lim->inflate_buf;
         if (s->msg_opcode == WS_OP_TEXT) {
