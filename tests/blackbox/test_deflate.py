@@ -14,11 +14,11 @@ import zlib
 
 import pytest
 
-from conftest import (OP_BINARY, OP_CLOSE, OP_CONT, OP_PING, OP_PONG, OP_TEXT, build_frame,
+from conftest import (OP_BINARY, OP_CLOSE, OP_CONT, OP_PING, OP_PONG, OP_TEXT,
                       expect_close, recv_frame, send_frame, text_of_utf8_size)
-from deflate_helpers import (CHROME, DEFAULT_ANSWER, FIREFOX, RSV1, Inflater, answer_params,
+from deflate_helpers import (CHROME, DEFAULT_ANSWER, FIREFOX, RSV1, Peer, answer_params,
                              compressed_frames, compressor, deflate, deflate_upgrade,
-                             recv_deflate_message, split_frames)
+                             json_like, split_frames)
 
 KiB = 1024
 MiB = 1024 * KiB
@@ -103,50 +103,6 @@ TAKEOVER = [
      "permessage-deflate; server_no_context_takeover; server_max_window_bits=10; "
      "client_max_window_bits=10"),
 ]
-
-
-class Peer:
-    """A client connection that speaks the extension with the parameters the server answered:
-    a fresh compressor per message when it answered client_no_context_takeover (else one
-    stream with its client_max_window_bits), and an inflater held to server_max_window_bits."""
-
-    def __init__(self, sock, answer: str):
-        self.sock = sock
-        p = answer_params(answer)
-        self.fresh = "client_no_context_takeover" in p
-        self.client_bits = int(p.get("client_max_window_bits") or 15)
-        self.comp = None if self.fresh else compressor(self.client_bits)
-        self.inflater = Inflater(int(p.get("server_max_window_bits") or 15),
-                                 takeover="server_no_context_takeover" not in p)
-
-    def send(self, opcode: int, data: bytes) -> bytes:
-        """Send data as one compressed frame; returns its wire payload."""
-        comp = compressor(self.client_bits) if self.fresh else self.comp
-        payload = deflate(data, comp)
-        self.sock.sendall(build_frame(opcode, payload, rsv=RSV1))
-        return payload
-
-    def recv(self):
-        return recv_deflate_message(self.sock, self.inflater)
-
-    def echo(self, opcode: int, data: bytes) -> bool:
-        """Send compressed, require the echo intact; returns whether it came compressed."""
-        self.send(opcode, data)
-        got_op, got, compressed = self.recv()
-        assert (got_op, len(got)) == (opcode, len(data)), (got_op, len(got))
-        assert got == data, "echo differs from what was sent"
-        return compressed
-
-
-def json_like(n: int, seed: int = 0) -> bytes:
-    """n bytes of repetitive JSON-looking text (compresses well), with a few varying digits."""
-    out = bytearray()
-    i = seed
-    while len(out) < n:
-        out += (f'{{"id":{i},"user":"user-{i % 7}","event":"update","ok":true,'
-                f'"tags":["a","b","c"]}},').encode()
-        i += 1
-    return bytes(out[:n])
 
 
 # ---------------------------------------------------------------------------- negotiation
