@@ -15,7 +15,11 @@ HERE = pathlib.Path(__file__).resolve().parent
 REPO_ROOT = HERE.parents[1]
 
 LIBRARIES = ("python", "node", "go", "rust")
-SCENARIOS = ("text", "binary", "fragmented", "ping", "close")
+SCENARIOS = ("text", "binary", "fragmented", "ping", "close", "deflate")
+# Libraries whose client cannot run a scenario, and why (shown as "n/a" in the table).
+UNSUPPORTED = {
+    ("rust", "deflate"): "tungstenite has no permessage-deflate",
+}
 LIBRARY_NAMES = {
     "python": "Python websockets",
     "node": "Node ws",
