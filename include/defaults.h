@@ -21,6 +21,8 @@
  * history (our last compressed bytes, which the client still holds) primes the next message. */
 #define DEFLATE_LEVEL 6
 #define DEFLATE_MEM_LEVEL 8
+#define DEFLATE_SMALL (4u * 1024)      /* whole messages up to this size: */
+#define DEFLATE_SMALL_MEM_LEVEL 4      /* a 4 KiB hash to reset, not 64 KiB */
 #define DEFLATE_CHUNK (64u * 1024)
 #define DEFLATE_TURN (256u * 1024)
 #define DEFLATE_MIN_SIZE 32

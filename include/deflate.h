@@ -48,8 +48,10 @@ enum zin_status zin_run(struct zstream *z, const uint8_t **in, size_t *in_len, b
 
 /* A reset deflater for a peer whose window is 2^wbits bytes (8..15; zlib's smallest raw window
  * is 9, whose matches reach at most 250 bytes back, within a 256-byte window), primed with
- * dict (our earlier messages, which that peer still holds); NULL when out of memory. */
-struct zstream *zout_begin(struct zpool *p, unsigned wbits, const uint8_t *dict, size_t dict_len);
+ * dict (our earlier messages, which that peer still holds); small: for one message of at most
+ * DEFLATE_SMALL bytes (a smaller hash is cheaper to reset). NULL when out of memory. */
+struct zstream *zout_begin(struct zpool *p, unsigned wbits, bool small, const uint8_t *dict,
+                           size_t dict_len);
 
 /* Compresses in[0..n) into out[0..cap) (cap >= 8); *used is the input taken. With last, the
  * message ends: the output is flushed to a byte boundary and the empty block's 4-byte tail is

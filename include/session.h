@@ -32,7 +32,8 @@ struct session_limits {
     struct session_counts *counts; /* where every session adds what it echoed; NULL: nowhere */
     struct zpool *zpool;   /* zlib streams for compressed messages in flight */
     uint8_t *inflate_buf;  /* DEFLATE_CHUNK bytes: where one step of inflating goes */
-    uint32_t inflate_turn; /* bytes one session_feed call inflates at most: the rest waits */
+    uint32_t inflate_turn; /* bytes one session_feed call inflates at most (the rest waits);
+                              0: no limit */
 };
 
 enum session_state {

@@ -6,7 +6,17 @@
 
 #include "defaults.h"
 
-enum { KIND_INFLATE = 0 }; /* deflaters are kinds 9..15: their window bits */
+/* Deflaters are kinds 9..15 (their window bits), or 25..31 for small messages: those take a
+ * smaller hash, which each message's reset clears (64 KiB at memLevel 8, 4 KiB at 4). */
+enum { KIND_INFLATE = 0, KIND_SMALL = 16 };
+
+static int mem_level(unsigned kind)
+{
+    return kind & KIND_SMALL ? DEFLATE_SMALL_MEM_LEVEL : DEFLATE_MEM_LEVEL;
+}
+
+
+static unsigned window_bits(unsigned kind) { return kind & 15; }
 
 struct zstream {
     z_stream zs;
@@ -21,8 +31,8 @@ struct zstream {
 /* Idle streams are kept per kind, up to ZPOOL_KEEP of each: more would only hold memory that
  * a burst left behind. */
 struct zpool {
-    struct zstream *idle[16];
-    unsigned idle_count[16];
+    struct zstream *idle[32];
+    unsigned idle_count[32];
     uint64_t in_use_bytes;
     uint64_t max_bytes;
 };
@@ -33,7 +43,7 @@ static uint64_t cost(unsigned kind)
 {
     if (kind == KIND_INFLATE)
         return (7u << 10) + (1u << 15);
-    return (1u << (kind + 2)) + (1u << (DEFLATE_MEM_LEVEL + 9)) + (6u << 10);
+    return (1u << (window_bits(kind) + 2)) + (1u << (mem_level(kind) + 9)) + (6u << 10);
 }
 
 struct zpool *zpool_new(uint64_t max_bytes)
@@ -57,7 +67,7 @@ void zpool_free(struct zpool *p)
 {
     if (!p)
         return;
-    for (unsigned k = 0; k < 16; k++)
+    for (unsigned k = 0; k < 32; k++)
         while (p->idle[k]) {
             struct zstream *z = p->idle[k];
             p->idle[k] = z->next_free;
@@ -89,8 +99,8 @@ static struct zstream *take(struct zpool *p, unsigned kind)
         /* Raw deflate (negative window bits): permessage-deflate has no zlib header. */
         int rc = kind == KIND_INFLATE
                      ? inflateInit2(&z->zs, -15)
-                     : deflateInit2(&z->zs, DEFLATE_LEVEL, Z_DEFLATED, -(int)kind,
-                                    DEFLATE_MEM_LEVEL, Z_DEFAULT_STRATEGY);
+                     : deflateInit2(&z->zs, DEFLATE_LEVEL, Z_DEFLATED, -(int)window_bits(kind),
+                                    mem_level(kind), Z_DEFAULT_STRATEGY);
         if (rc != Z_OK) {
             free(z);
             return NULL;
@@ -175,9 +185,11 @@ enum zin_status zin_run(struct zstream *z, const uint8_t **in, size_t *in_len, b
     }
 }
 
-struct zstream *zout_begin(struct zpool *p, unsigned wbits, const uint8_t *dict, size_t dict_len)
+struct zstream *zout_begin(struct zpool *p, unsigned wbits, bool small, const uint8_t *dict,
+                           size_t dict_len)
 {
-    struct zstream *z = take(p, wbits < 9 ? 9 : wbits > 15 ? 15 : wbits);
+    unsigned bits = wbits < 9 ? 9 : wbits > 15 ? 15 : wbits;
+    struct zstream *z = take(p, bits | (small ? KIND_SMALL : 0));
     if (z && dict_len && deflateSetDictionary(&z->zs, dict, (uInt)dict_len) != Z_OK) {
         zstream_give(p, z);
         return NULL;

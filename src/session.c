@@ -348,7 +348,7 @@ static const char *echo_whole_z(struct session *s, const uint8_t *p, size_t n, s
     struct session_z *z = s->z;
     struct zstream *d = NULL;
     if (n >= DEFLATE_MIN_SIZE)
-        d = zout_begin(z->pool, server_bits(s), z->hist, z->sent_len);
+        d = zout_begin(z->pool, server_bits(s), n <= DEFLATE_SMALL, z->hist, z->sent_len);
     if (d) {
         size_t cap = n + 3; /* output and its 4-byte tail: full means no smaller than n */
         uint8_t *dst = buf_reserve(&q->bytes, WS_MAX_SERVER_HEADER + cap);
@@ -382,7 +382,8 @@ static const char *echo_stream_z(struct session *s, const uint8_t *p, size_t n, 
                                  struct outq *q, struct session_counts *k)
 {
     struct session_z *z = s->z;
-    if (!z->out && !(z->out = zout_begin(z->pool, server_bits(s), z->hist, z->sent_len)))
+    if (!z->out &&
+        !(z->out = zout_begin(z->pool, server_bits(s), false, z->hist, z->sent_len)))
         return err_oom;
     history_push(z->hist, z->sent_cap, &z->sent_len, p, n); /* the dictionary is set already */
     k->z_plain_out += n;
@@ -427,7 +428,7 @@ static const char *inflate_message(struct session *s, const struct session_limit
         return err_oom;
     }
     for (;;) {
-        if (s->z_turn >= lim->inflate_turn) { /* the others' turn; the rest waits */
+        if (lim->inflate_turn && s->z_turn >= lim->inflate_turn) { /* the others' turn */
             s->z_more = true;
             s->z_last = last && *n == 0;
             return NULL;
@@ -631,7 +632,7 @@ size_t session_feed(struct session *s, const struct session_limits *lim, uint8_t
             if (s->z_msg && s->state == SESSION_OPEN && !ws_opcode_is_control(s->dec.opcode)) {
                 size_t left;
                 err = on_compressed_payload(s, lim, &r, q, k, &left);
-                if (left)
+                if (left || s->z_more)
                     return pos - left; /* the inflate budget is used: the rest waits */
             } else {
                 err = on_payload(s, &r, in, q, k);
