@@ -60,8 +60,9 @@ test-blackbox: deps $(BUILD)/websock $(VENV)/.installed
 	WEBSOCK_BIN=$(BUILD)/websock $(PY) -m pytest -q tests/blackbox
 
 # Widely used client libraries (Python websockets, Node ws, Go gorilla/websocket, Rust
-# tungstenite) against the real binary: echo, fragments, ping, close codes. The clients are
-# built from the package registries by tests/interop/build.sh.
+# tungstenite and soketto) against the real binary: echo, fragments, ping, close codes, and
+# permessage-deflate. The clients are built from the package registries by
+# tests/interop/build.sh.
 .PHONY: test-interop
 test-interop: deps $(BUILD)/websock $(VENV)/.installed
 	tests/interop/build.sh $(BUILD)/interop
