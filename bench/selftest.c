@@ -82,9 +82,9 @@ static void handshake_answers(void)
                      "Connection: keep-alive, Upgrade\r\n"
                      "Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n\r\nXY";
     size_t len = strlen(ok);
-    CHECK(handshake_response(ok, len, acc, err, sizeof err) == (long)len - 2);
+    CHECK(handshake_response(ok, len, acc, NULL, err, sizeof err) == (long)len - 2);
     for (size_t cut = 0; cut < len - 2; cut++) /* every truncation is "incomplete" */
-        CHECK(handshake_response(ok, cut, acc, err, sizeof err) == 0);
+        CHECK(handshake_response(ok, cut, acc, NULL, err, sizeof err) == 0);
 
     const char *bad[] = {
         "HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\n\r\n",
@@ -98,7 +98,7 @@ static void handshake_answers(void)
         "HTTP/1.1 1010 OK\r\n\r\n",
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
-        CHECK(handshake_response(bad[i], strlen(bad[i]), acc, err, sizeof err) == -1);
+        CHECK(handshake_response(bad[i], strlen(bad[i]), acc, NULL, err, sizeof err) == -1);
 }
 
 static void client_headers(void)
@@ -124,7 +124,7 @@ static void client_headers(void)
 static int decode(const uint8_t *p, struct frame_hdr *h)
 {
     const char *why;
-    return frame_server_header(p, h, &why);
+    return frame_server_header(p, false, h, &why);
 }
 
 static void server_headers(void)
@@ -185,7 +185,7 @@ static void payload_roundtrip(int text, size_t size)
 {
     uint64_t rng = 42;
     struct payload pl;
-    CHECK(payload_init(&pl, size, text, 0, &rng) == 0);
+    CHECK(payload_init(&pl, size, text ? PAYLOAD_TEXT : PAYLOAD_BINARY, 0, &rng) == 0);
     struct msg m;
     payload_build(&pl, 7, 0x1234, &rng, &m);
     uint8_t *wire = malloc(m.prefix_len + m.body_len);
@@ -195,7 +195,7 @@ static void payload_roundtrip(int text, size_t size)
     size_t hs = frame_header_size(wire[1]);
     const char *why;
     wire[1] &= 0x7F; /* decode it as if unmasked, to read the length */
-    CHECK(frame_server_header(wire, &h, &why) == 0 && h.len == size);
+    CHECK(frame_server_header(wire, false, &h, &why) == 0 && h.len == size);
     uint8_t mask[4];
     memcpy(mask, wire + hs - 4, 4);
     frame_mask(wire + hs, size, mask, 0);
@@ -229,7 +229,7 @@ static void raw_payloads(size_t size)
 {
     uint64_t rng = 7;
     struct payload pl;
-    CHECK(payload_init(&pl, size, 0, 1, &rng) == 0);
+    CHECK(payload_init(&pl, size, PAYLOAD_BINARY, 1, &rng) == 0);
     CHECK(pl.npool > 1);
     struct msg a, b;
     payload_build(&pl, 3, 1, &rng, &a);
