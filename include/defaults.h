@@ -14,6 +14,19 @@
  * messages stream back as fragments, so memory never scales with message size. */
 #define DEFAULT_COALESCE_MAX (64u * 1024)
 
+/* permessage-deflate. Level 6 is zlib's default; memLevel 8 its default too (hash and buffers
+ * of 64 KiB each). One inflate step writes DEFLATE_CHUNK bytes, one session_feed call inflates
+ * at most DEFLATE_TURN bytes (the rest waits for the other connections' turn). Echoes under
+ * DEFLATE_MIN_SIZE bytes go out plain: a deflate block costs more than it could save. The send
+ * history (our last compressed bytes, which the client still holds) primes the next message. */
+#define DEFLATE_LEVEL 6
+#define DEFLATE_MEM_LEVEL 8
+#define DEFLATE_CHUNK (64u * 1024)
+#define DEFLATE_TURN (256u * 1024)
+#define DEFLATE_MIN_SIZE 32
+#define DEFLATE_SEND_HISTORY 1024
+#define ZPOOL_KEEP 8
+
 /* Request line plus headers; beyond it the answer is 431. */
 #define DEFAULT_MAX_HEADER_BYTES (8u * 1024)
 #define MAX_HEADER_COUNT 64

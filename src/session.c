@@ -1,12 +1,86 @@
 #include "session.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 #include "close_code.h"
+#include "defaults.h"
+#include "deflate.h"
 #include "utf8.h"
 
 static const char err_utf8[] = "invalid UTF-8 in a text message";
 static const char err_oom[] = "out of memory";
+static const char err_inflate[] = "invalid deflate data in a compressed message";
+static const char err_too_big[] = "message larger than --max-message";
+
+/* A connection's permessage-deflate state, made at its first compressed message and kept: the
+ * streams of the message in flight, and the history each side's next message may refer to. */
+struct session_z {
+    struct zpool *pool;
+    struct zstream *in;   /* inflating the message in flight */
+    struct zstream *out;  /* deflating its echo, once that is streamed */
+    uint16_t sent_cap, sent_len; /* our last compressed bytes, which the client holds */
+    uint16_t got_cap, got_len;   /* the client's last bytes, when it takes its context over */
+    uint8_t hist[];              /* sent_cap bytes, then got_cap bytes */
+};
+
+static unsigned server_bits(const struct session *s) { return s->pmd_bits >> 4; }
+static unsigned client_bits(const struct session *s) { return s->pmd_bits & 15; }
+
+void session_use_deflate(struct session *s, bool server_no_takeover, bool client_no_takeover,
+                         unsigned server_window_bits, unsigned client_window_bits)
+{
+    s->pmd = PMD_ON | (server_no_takeover ? PMD_SERVER_NO_TAKEOVER : 0) |
+             (client_no_takeover ? PMD_CLIENT_NO_TAKEOVER : 0);
+    s->pmd_bits = (uint8_t)(server_window_bits << 4 | client_window_bits);
+    s->dec.rsv1_ok = true;
+}
+
+bool session_holds_streams(const struct session *s) { return s->z && (s->z->in || s->z->out); }
+
+uint64_t session_memory(const struct session *s)
+{
+    uint64_t n = s->hold.cap;
+    if (s->z)
+        n += sizeof *s->z + s->z->sent_cap + s->z->got_cap;
+    return n;
+}
+
+/* The state for a connection's first compressed message. */
+static struct session_z *z_state(struct session *s, struct zpool *pool)
+{
+    if (s->z)
+        return s->z;
+    /* History: only what the other side keeps. zlib's matches reach 2^wbits - 262 bytes back
+     * at most, so a send history longer than the window would never be used. */
+    unsigned sb = server_bits(s) < 9 ? 9 : server_bits(s);
+    size_t sent = s->pmd & PMD_SERVER_NO_TAKEOVER ? 0
+                  : DEFLATE_SEND_HISTORY < (1u << sb) ? DEFLATE_SEND_HISTORY : (1u << sb);
+    size_t got = s->pmd & PMD_CLIENT_NO_TAKEOVER ? 0 : (size_t)1 << client_bits(s);
+    struct session_z *z = calloc(1, sizeof *z + sent + got);
+    if (!z)
+        return NULL;
+    z->pool = pool;
+    z->sent_cap = (uint16_t)sent;
+    z->got_cap = (uint16_t)got;
+    return s->z = z;
+}
+
+/* Keeps the last cap bytes of what was kept plus p[0..n). */
+static void history_push(uint8_t *hist, uint16_t cap, uint16_t *len, const uint8_t *p, size_t n)
+{
+    if (!cap)
+        return;
+    if (n >= cap) {
+        memcpy(hist, p + n - cap, cap);
+        *len = cap;
+        return;
+    }
+    size_t keep = *len + n > cap ? cap - n : *len;
+    memmove(hist, hist + *len - keep, keep);
+    memcpy(hist + keep, p, n);
+    *len = (uint16_t)(keep + n);
+}
 
 /* Appends one server frame with an already plain payload. */
 static bool emit(struct buf *out, bool fin, uint8_t opcode, const uint8_t *p, size_t n)
@@ -54,6 +128,12 @@ void session_ping(struct session *s, struct buf *out)
 void session_free(struct session *s)
 {
     buf_free(&s->hold);
+    if (s->z) {
+        zstream_give(s->z->pool, s->z->in);
+        zstream_give(s->z->pool, s->z->out);
+        free(s->z);
+        s->z = NULL;
+    }
 }
 
 /* A complete control frame. Returns an error reason, or NULL. */
@@ -102,6 +182,8 @@ static void begin_message(struct session *s, uint8_t op)
     s->utf8_state = UTF8_ACCEPT;
     s->streamed = false;
     s->held_len = 0;
+    s->z_msg = s->dec.rsv1;
+    s->z_more = s->z_last = s->z_echoing = false;
 }
 
 /* A new frame header. Returns an error reason (with the Close queued), or NULL. */
@@ -121,9 +203,17 @@ static const char *on_header(struct session *s, const struct session_limits *lim
     }
     if (op != WS_OP_CONT)
         begin_message(s, op);
+    if (s->z_msg) { /* its size is counted inflated */
+        s->whole = false;
+        if (!z_state(s, lim->zpool)) {
+            s->state = SESSION_DONE;
+            return err_oom;
+        }
+        return NULL;
+    }
     if (len > lim->max_message - s->msg_len) {
         fail(s, WS_CLOSE_TOO_BIG, out);
-        return "message larger than --max-message";
+        return err_too_big;
     }
     s->msg_len += len;
     s->whole = op != WS_OP_CONT && s->dec.fin && len <= lim->coalesce_max && len <= lim->hold_budget;
@@ -238,6 +328,175 @@ static const char *echo_failed(struct session *s, const char *err, struct buf *o
     return err;
 }
 
+/* ---- permessage-deflate ------------------------------------------------------------------ */
+
+/* Ends a compressed frame whose payload the deflater wrote at dst + WS_MAX_SERVER_HEADER: the
+ * payload moves up behind its header. RSV1 goes on the first frame of the message only. */
+static void commit_compressed(struct buf *out, uint8_t *dst, size_t len, bool fin, uint8_t op)
+{
+    size_t h = frame_header_len(len);
+    memmove(dst + h, dst + WS_MAX_SERVER_HEADER, len);
+    frame_header_encode(dst, fin, op, len);
+    buf_commit(out, h + len);
+}
+
+/* The echo of a compressed message that inflated whole in one step: one frame, compressed if
+ * that makes it smaller, else plain. */
+static const char *echo_whole_z(struct session *s, const uint8_t *p, size_t n, struct outq *q,
+                                struct session_counts *k)
+{
+    struct session_z *z = s->z;
+    struct zstream *d = NULL;
+    if (n >= DEFLATE_MIN_SIZE)
+        d = zout_begin(z->pool, server_bits(s), z->hist, z->sent_len);
+    if (d) {
+        size_t cap = n + 3; /* output and its 4-byte tail: full means no smaller than n */
+        uint8_t *dst = buf_reserve(&q->bytes, WS_MAX_SERVER_HEADER + cap);
+        size_t used, len = 0;
+        bool full = true;
+        if (dst)
+            len = zout_run(d, p, n, &used, true, dst + WS_MAX_SERVER_HEADER, cap, &full);
+        zstream_give(z->pool, d);
+        if (!dst)
+            return err_oom;
+        if (!full) {
+            commit_compressed(&q->bytes, dst, len, true, s->msg_opcode | WS_RSV1);
+            history_push(z->hist, z->sent_cap, &z->sent_len, p, n);
+            k->z_wire_out += len;
+            k->z_plain_out += n;
+            k->bytes_out += len;
+            k->messages_out++;
+            return NULL;
+        }
+    }
+    if (!emit(&q->bytes, true, s->msg_opcode, p, n))
+        return err_oom;
+    k->bytes_out += n;
+    k->messages_out++;
+    return NULL;
+}
+
+/* A step of a larger compressed message: through its own deflater, out as compressed
+ * fragments as the deflater produces them (fin: the message's last step). */
+static const char *echo_stream_z(struct session *s, const uint8_t *p, size_t n, bool fin,
+                                 struct outq *q, struct session_counts *k)
+{
+    struct session_z *z = s->z;
+    if (!z->out && !(z->out = zout_begin(z->pool, server_bits(s), z->hist, z->sent_len)))
+        return err_oom;
+    history_push(z->hist, z->sent_cap, &z->sent_len, p, n); /* the dictionary is set already */
+    k->z_plain_out += n;
+    bool full;
+    do {
+        size_t cap = n + n / 16 + 64, used;
+        uint8_t *dst = buf_reserve(&q->bytes, WS_MAX_SERVER_HEADER + cap);
+        if (!dst)
+            return err_oom;
+        size_t len = zout_run(z->out, p, n, &used, fin, dst + WS_MAX_SERVER_HEADER, cap, &full);
+        p += used;
+        n -= used;
+        bool end = fin && !full;
+        if (len || end) {
+            commit_compressed(&q->bytes, dst, len, end,
+                              s->z_echoing ? WS_OP_CONT : s->msg_opcode | WS_RSV1);
+            s->z_echoing = true;
+            k->z_wire_out += len;
+            k->bytes_out += len;
+            k->messages_out += end;
+        }
+    } while (full);
+    if (fin) {
+        zstream_give(z->pool, z->out);
+        z->out = NULL;
+    }
+    return NULL;
+}
+
+/* Inflates the current compressed message's input *in[0..*n) (last: it ends the message),
+ * checks what comes out and echoes it, DEFLATE_CHUNK bytes per step, until the input is taken
+ * or this call's budget is used (*n is then what is left for the next call). Returns an error
+ * reason (with the Close queued), or NULL. */
+static const char *inflate_message(struct session *s, const struct session_limits *lim,
+                                   const uint8_t **in, size_t *n, bool last, struct outq *q,
+                                   struct session_counts *k)
+{
+    struct session_z *z = s->z;
+    uint8_t *got_hist = z->hist + z->sent_cap;
+    if (!z->in && !(z->in = zin_begin(z->pool, got_hist, z->got_len))) {
+        s->state = SESSION_DONE;
+        return err_oom;
+    }
+    for (;;) {
+        if (s->z_turn >= lim->inflate_turn) { /* the others' turn; the rest waits */
+            s->z_more = true;
+            s->z_last = last && *n == 0;
+            return NULL;
+        }
+        uint64_t left = lim->max_message - s->msg_len;
+        size_t got = left < DEFLATE_CHUNK ? (size_t)left + 1 : DEFLATE_CHUNK, before = *n;
+        enum zin_status st = zin_run(z->in, in, n, last, lim->inflate_buf, &got);
+        k->z_wire_in += before - *n;
+        if (st == ZIN_ERROR) {
+            fail(s, WS_CLOSE_INVALID_DATA, &q->bytes);
+            return err_inflate;
+        }
+        if (got > left) { /* one byte over is enough to know */
+            fail(s, WS_CLOSE_TOO_BIG, &q->bytes);
+            return err_too_big;
+        }
+        s->msg_len += got;
+        s->z_turn += (uint32_t)got;
+        k->z_plain_in += got;
+        bool done = st == ZIN_DONE;
+        const uint8_t *p = lim->inflate_buf;
+        if (s->msg_opcode == WS_OP_TEXT) {
+            s->utf8_state = utf8_validate(s->utf8_state, p, got);
+            if (s->utf8_state == UTF8_REJECT || (done && s->utf8_state != UTF8_ACCEPT))
+                return echo_failed(s, err_utf8, &q->bytes);
+        }
+        if (got || done) {
+            history_push(got_hist, z->got_cap, &z->got_len, p, got);
+            const char *err = !s->streamed && done ? echo_whole_z(s, p, got, q, k)
+                                                   : echo_stream_z(s, p, got, done, q, k);
+            s->streamed = true;
+            if (err)
+                return echo_failed(s, err, &q->bytes);
+        }
+        if (done) {
+            zstream_give(z->pool, z->in);
+            z->in = NULL;
+            s->z_more = false;
+            s->msg_opcode = 0;
+            k->messages_in++;
+            return NULL;
+        }
+        if (st == ZIN_NEED_INPUT) {
+            s->z_more = false;
+            return NULL;
+        }
+    }
+}
+
+/* Payload of a compressed message (unmasked here; the decoder left it masked). What this
+ * call's budget did not take is masked again and given back to the decoder; *left says how
+ * much, for session_feed to return to the caller. */
+static const char *on_compressed_payload(struct session *s, const struct session_limits *lim,
+                                         const struct frame_result *r, struct outq *q,
+                                         struct session_counts *k, size_t *left)
+{
+    ws_unmask(r->data, r->len, s->dec.mask, r->mask_pos);
+    const uint8_t *in = r->data;
+    size_t n = r->len;
+    const char *err = inflate_message(s, lim, &in, &n, r->end && s->dec.fin, q, k);
+    k->bytes_in += r->len - n;
+    *left = err ? 0 : n;
+    if (*left) {
+        ws_unmask(r->data + r->len - n, n, s->dec.mask, (unsigned)(r->mask_pos + r->len - n) & 3);
+        frame_unconsume(&s->dec, n);
+    }
+    return err;
+}
+
 /* Payload bytes of the current frame (base: the start of the chunk they are in). Returns an error
  * reason, or NULL. */
 static const char *on_payload(struct session *s, const struct frame_result *r, const uint8_t *base,
@@ -336,6 +595,14 @@ size_t session_feed(struct session *s, const struct session_limits *lim, uint8_t
     struct session_counts *k = lim->counts ? lim->counts : &uncounted;
     *error = NULL;
     s->dec.keep_masked = true; /* payload is unmasked where it goes, in one pass */
+    s->z_turn = 0;
+    if (s->z_more && s->state == SESSION_OPEN) { /* output the last call had no budget for */
+        const uint8_t *none = in;
+        size_t zero = 0;
+        *error = inflate_message(s, lim, &none, &zero, s->z_last, q, k);
+        if (*error || s->z_more)
+            return 0;
+    }
     while (s->state != SESSION_DONE) {
         size_t whole = echo_whole_frame(s, lim, in + pos, n - pos, in, q, k, error);
         if (*error)
@@ -361,7 +628,14 @@ size_t session_feed(struct session *s, const struct session_limits *lim, uint8_t
                 err = on_header(s, lim, r.len, out);
             break;
         case FRAME_PAYLOAD:
-            err = on_payload(s, &r, in, q, k);
+            if (s->z_msg && s->state == SESSION_OPEN && !ws_opcode_is_control(s->dec.opcode)) {
+                size_t left;
+                err = on_compressed_payload(s, lim, &r, q, k, &left);
+                if (left)
+                    return pos - left; /* the inflate budget is used: the rest waits */
+            } else {
+                err = on_payload(s, &r, in, q, k);
+            }
             break;
         }
         if (err) {
