@@ -21,7 +21,8 @@ SHELL   := /bin/bash
 VENV    := build/venv
 PY      := $(VENV)/bin/python
 
-.PHONY: all run check deps build-deps install uninstall build-clang bench bench-micro bench-instr test-unit \
+.PHONY: all run check deps build-deps install uninstall build-clang bench bench-deflate bench-micro \
+        bench-instr test-unit \
         test-blackbox autobahn autobahn-nginx test-asan test-valgrind fuzz fuzz-check clean \
         test-browser browser-deps
 
@@ -177,6 +178,14 @@ bench: deps $(BUILD)/websock $(BUILD)/bench/micro $(BENCH_VENV)/.installed
 	$(MAKE) -C bench
 	bench/peers/build.sh
 	$(BENCH_VENV)/bin/python bench/report/matrix.py --micro "$$($(BUILD)/bench/micro)"
+
+# Only the compressed workloads (permessage-deflate, JSON-like text) side by side with the peers
+# that compress (ws, gorilla, libwebsockets); writes bench/benchmarks-deflate.json and its section
+# of BENCHMARKS.md. About 5 minutes on 2 cores.
+bench-deflate: deps $(BUILD)/websock $(BENCH_VENV)/.installed
+	$(MAKE) -C bench
+	bench/peers/build.sh lws go node
+	$(BENCH_VENV)/bin/python bench/report/matrix.py --deflate-only --reps 3
 
 # User-space instructions per echoed message under callgrind (repeatable on a busy machine).
 bench-instr: deps $(BUILD)/websock
