@@ -33,6 +33,7 @@
 #define DEFLATE_CHUNK (64u * 1024)
 #define DEFLATE_TURN (256u * 1024)
 #define DEFLATE_MIN_SIZE 32
+#define DEFLATE_PROBE 1024          /* a streamed echo is judged on a first step this long */
 #define DEFLATE_SEND_HISTORY 4096
 #define ZPOOL_KEEP 8
 

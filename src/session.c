@@ -398,7 +398,8 @@ static const char *echo_whole_z(struct session *s, const uint8_t *p, size_t n, s
 /* A step of a larger compressed message: through its own deflater, out as compressed
  * fragments as the deflater produces them (fin: the message's last step). The first step is
  * flushed, to see whether compressing shrinks it: if not (random or already compressed data),
- * the whole message goes back plain. */
+ * the whole message goes back plain. A first step under DEFLATE_PROBE bytes (a client that
+ * sends tiny fragments) says too little, and the message stays compressed. */
 static const char *echo_stream_z(struct session *s, const uint8_t *p, size_t n, bool fin,
                                  struct outq *q, struct session_counts *k)
 {
@@ -424,7 +425,7 @@ static const char *echo_stream_z(struct session *s, const uint8_t *p, size_t n, 
             return err_oom;
         size_t len = zout_run(z->out, p, n, &used, fin || first, dst + WS_MAX_SERVER_HEADER,
                               cap, &full);
-        if (first && (full || len + 4 >= n)) { /* no smaller: this message goes back plain */
+        if (first && n >= DEFLATE_PROBE && (full || len + 4 >= n)) { /* no smaller: plain */
             zstream_give(z->pool, z->out);
             z->out = NULL;
             s->z_plain_echo = true;
