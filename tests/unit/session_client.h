@@ -9,6 +9,7 @@
 
 #include "buf.h"
 #include "close_code.h"
+#include "deflate.h"
 #include "frame.h"
 #include "session.h"
 #include "utf8.h"
@@ -77,23 +78,43 @@ struct run {
     const char *error;                   /* the first error reported */
     size_t error_chunk_start, error_chunk_end;
     size_t consumed;
+    unsigned deferred;                   /* calls that stopped at the inflate budget */
 };
 
-static inline bool feed_chunk(void *ctx, uint8_t *chunk, size_t n, size_t pos)
+/* One session_feed call; returns the bytes it consumed. */
+static inline size_t feed_once(struct run *r, uint8_t *chunk, size_t n, size_t pos)
 {
-    struct run *r = ctx;
     const char *err = "not set";
     size_t used = session_feed(&r->s, r->lim, chunk, n, &r->q, &err);
     r->refs += r->q.nref;
     assert_true(outq_move(&r->q, 0, &r->out));
     assert_true(used <= n);
-    if (r->s.state != SESSION_DONE)
-        assert_int_equal(used, n);
     r->consumed += used;
     if (err && !r->error) {
         r->error = err;
         r->error_chunk_start = pos;
         r->error_chunk_end = pos + n;
+    }
+    return used;
+}
+
+/* Feeds a chunk; while the session has a backlog (a compressed message used its inflate
+ * budget), what it left is fed again, first, from a copy of its own, as conn.c does. */
+static inline bool feed_chunk(void *ctx, uint8_t *chunk, size_t n, size_t pos)
+{
+    struct run *r = ctx;
+    size_t used = feed_once(r, chunk, n, pos);
+    while (r->s.state != SESSION_DONE && (used < n || session_has_backlog(&r->s))) {
+        assert_true(session_has_backlog(&r->s)); /* the only reason to leave bytes */
+        assert_true(++r->deferred < 100000);
+        uint8_t *left = malloc(n - used + 1);
+        assert_non_null(left);
+        memcpy(left, chunk + used, n - used);
+        chunk = guard_copy(left, n - used);
+        free(left);
+        pos += used;
+        n -= used;
+        used = feed_once(r, chunk, n, pos);
     }
     return r->s.state != SESSION_DONE; /* the connection stops reading here */
 }
@@ -125,14 +146,23 @@ static inline void run_free(struct run *r)
 
 /* ---- the client reading the server's frames ----------------------------------------------------- */
 
-#define MAX_MESSAGES 8
+#define MAX_MESSAGES 16
 #define MAX_PONGS 8
 
 struct message {
     uint8_t opcode;
-    struct buf data;
+    struct buf data;     /* inflated, for a compressed message */
     size_t fragments;
     bool fragments_utf8; /* every fragment's payload is valid UTF-8 on its own */
+    bool compressed;     /* RSV1 on its first frame */
+    size_t wire_len;     /* payload bytes on the wire */
+};
+
+/* A client's inflater for compressed replies: appends what p[0..n) (a frame's payload, fin: the
+ * message's last) inflates to, to out; false when it is not valid deflate data. */
+struct inflater {
+    bool (*run)(struct inflater *z, const uint8_t *p, size_t n, bool fin, struct buf *out);
+    void (*reset)(struct inflater *z); /* a new connection: no context */
 };
 
 struct peer {
@@ -147,12 +177,16 @@ struct peer {
 };
 
 /* Parses every frame in out, checking what RFC 6455 requires of server frames: unmasked, no RSV
- * bits, minimal lengths, control frames unfragmented and short, continuations only inside a
- * message, no frame at all after a Close. */
-static inline void read_output(const struct split *sp, const struct buf *out, struct peer *pr)
+ * bits (but RSV1 on the first frame of a compressed message, when the client has an inflater z),
+ * minimal lengths, control frames unfragmented and short, continuations only inside a message,
+ * no frame at all after a Close. */
+static inline void read_output_z(const struct split *sp, const struct buf *out, struct peer *pr,
+                                 struct inflater *z)
 {
     memset(pr, 0, sizeof *pr);
     pr->close_code = -1;
+    if (z)
+        z->reset(z);
     const uint8_t *p = buf_head(out), *end = p + buf_len(out);
     while (p < end) {
         split_assert(sp, end - p >= 2);
@@ -160,7 +194,9 @@ static inline void read_output(const struct split *sp, const struct buf *out, st
             fail_msg("[%s] a frame (opcode %u) follows our Close frame", sp->name, p[0] & 0x0Fu);
         bool fin = p[0] & 0x80;
         uint8_t op = p[0] & 0x0F;
-        split_assert_int(sp, p[0] & 0x70, 0);
+        bool rsv1 = p[0] & WS_RSV1;
+        split_assert_int(sp, p[0] & 0x30, 0);
+        split_assert(sp, !rsv1 || (z && (op == WS_OP_TEXT || op == WS_OP_BINARY)));
         split_assert_int(sp, p[1] & 0x80, 0);
         uint64_t len = p[1] & 0x7F;
         size_t h = 2;
@@ -202,14 +238,26 @@ static inline void read_output(const struct split *sp, const struct buf *out, st
             struct message *m = &pr->msg[pr->messages++];
             m->opcode = op;
             m->fragments_utf8 = true;
+            m->compressed = rsv1;
         }
         struct message *m = &pr->msg[pr->messages - 1];
         m->fragments++;
-        assert_true(buf_append(&m->data, payload, len));
+        m->wire_len += len;
+        if (m->compressed) {
+            if (!z->run(z, payload, len, fin, &m->data))
+                fail_msg("[%s] message %zu does not inflate", sp->name, pr->messages - 1);
+        } else {
+            assert_true(buf_append(&m->data, payload, len));
+        }
         if (utf8_validate(UTF8_ACCEPT, payload, len) != UTF8_ACCEPT)
             m->fragments_utf8 = false;
         pr->in_message = !fin;
     }
+}
+
+static inline void read_output(const struct split *sp, const struct buf *out, struct peer *pr)
+{
+    read_output_z(sp, out, pr, NULL);
 }
 
 static inline void peer_free(struct peer *pr)
@@ -220,19 +268,33 @@ static inline void peer_free(struct peer *pr)
         buf_free(&pr->pong[i]);
 }
 
-/* Feeds wire as sp says to a fresh session and reads what it sent. */
-static inline void run_and_read(struct run *r, struct peer *pr, const struct split *sp,
-                         const struct buf *wire, const struct session_limits *lim)
+/* Feeds wire as sp says to a fresh session (after setup, if any: what the handshake agreed)
+ * and reads what it sent (compressed replies through z). */
+static inline void run_and_read_z(struct run *r, struct peer *pr, const struct split *sp,
+                                  const struct buf *wire, const struct session_limits *lim,
+                                  void (*setup)(struct session *s), struct inflater *z)
 {
     run_start(r, lim);
+    if (setup)
+        setup(&r->s);
     run_feed(r, sp, wire);
-    read_output(sp, &r->out, pr);
+    read_output_z(sp, &r->out, pr, z);
 }
 
+static inline void run_and_read(struct run *r, struct peer *pr, const struct split *sp,
+                                const struct buf *wire, const struct session_limits *lim)
+{
+    run_and_read_z(r, pr, sp, wire, lim, NULL, NULL);
+}
+
+/* Frees both; the session must have given back every zlib stream it took. */
 static inline void run_end(struct run *r, struct peer *pr)
 {
+    struct zpool *pool = r->lim->zpool;
     peer_free(pr);
     run_free(r);
+    if (pool)
+        assert_int_equal(zpool_in_use_bytes(pool), 0);
 }
 
 static inline void assert_message(const struct split *sp, const struct message *m, uint8_t opcode,
@@ -245,13 +307,14 @@ static inline void assert_message(const struct split *sp, const struct message *
 
 /* Runs wire under every split and checks the session failed with a Close carrying `code`, in
  * the chunk holding byte `first` or later but no later than the one holding byte `latest`. */
-static inline void check_fails_between(const struct buf *wire, const struct session_limits *lim,
-                                uint16_t code, size_t first, size_t latest)
+static inline void check_fails_between_z(const struct buf *wire, const struct session_limits *lim,
+                                         uint16_t code, size_t first, size_t latest,
+                                         void (*setup)(struct session *s), struct inflater *z)
 {
     for_each_split(sp, buf_len(wire)) {
         struct run r;
         struct peer pr;
-        run_and_read(&r, &pr, &sp, wire, lim);
+        run_and_read_z(&r, &pr, &sp, wire, lim, setup, z);
         split_assert_int(&sp, r.s.state, SESSION_DONE);
         split_assert(&sp, r.error != NULL);
         split_assert_int(&sp, pr.closes, 1);
@@ -259,6 +322,12 @@ static inline void check_fails_between(const struct buf *wire, const struct sess
         split_assert(&sp, r.error_chunk_end > first && r.error_chunk_start <= latest);
         run_end(&r, &pr);
     }
+}
+
+static inline void check_fails_between(const struct buf *wire, const struct session_limits *lim,
+                                       uint16_t code, size_t first, size_t latest)
+{
+    check_fails_between_z(wire, lim, code, first, latest, NULL, NULL);
 }
 
 static inline void check_fails_with(const struct buf *wire, const struct session_limits *lim,
