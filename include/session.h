@@ -59,7 +59,8 @@ struct session {
     bool z_msg : 1;        /* the current message is compressed */
     bool z_more : 1;       /* its inflater may hold output it had no room for */
     bool z_last : 1;       /* all of its input was taken: only that output is left */
-    bool z_echoing : 1;    /* its compressed echo began (a fragment is out) */
+    bool z_echoing : 1;    /* its echo began (a fragment is out) */
+    bool z_plain_echo : 1; /* its echo goes back plain: compressing did not shrink it */
     uint32_t z_turn;       /* bytes inflated during this session_feed call */
     struct session_z *z;   /* compressed messages' streams and history, from the first one on */
 };

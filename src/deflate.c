@@ -10,6 +10,11 @@
  * smaller hash, which each message's reset clears (64 KiB at memLevel 8, 4 KiB at 4). */
 enum { KIND_INFLATE = 0, KIND_SMALL = 16 };
 
+static int level(unsigned kind)
+{
+    return kind & KIND_SMALL ? DEFLATE_LEVEL : DEFLATE_LARGE_LEVEL;
+}
+
 static int mem_level(unsigned kind)
 {
     return kind & KIND_SMALL ? DEFLATE_SMALL_MEM_LEVEL : DEFLATE_MEM_LEVEL;
@@ -99,7 +104,7 @@ static struct zstream *take(struct zpool *p, unsigned kind)
         /* Raw deflate (negative window bits): permessage-deflate has no zlib header. */
         int rc = kind == KIND_INFLATE
                      ? inflateInit2(&z->zs, -15)
-                     : deflateInit2(&z->zs, DEFLATE_LEVEL, Z_DEFLATED, -(int)window_bits(kind),
+                     : deflateInit2(&z->zs, level(kind), Z_DEFLATED, -(int)window_bits(kind),
                                     mem_level(kind), Z_DEFAULT_STRATEGY);
         if (rc != Z_OK) {
             free(z);

@@ -13,15 +13,22 @@ static const char err_oom[] = "out of memory";
 static const char err_inflate[] = "invalid deflate data in a compressed message";
 static const char err_too_big[] = "message larger than --max-message";
 
+/* The last bytes of one side's compressed messages, which that side's next message may refer
+ * to: grown as messages come, up to a window, so a connection that sent one small message holds
+ * little. */
+struct history {
+    uint8_t *p;
+    uint16_t len, cap, max;
+};
+
 /* A connection's permessage-deflate state, made at its first compressed message and kept: the
- * streams of the message in flight, and the history each side's next message may refer to. */
+ * streams of the message in flight, and each side's history. */
 struct session_z {
     struct zpool *pool;
     struct zstream *in;   /* inflating the message in flight */
     struct zstream *out;  /* deflating its echo, once that is streamed */
-    uint16_t sent_cap, sent_len; /* our last compressed bytes, which the client holds */
-    uint16_t got_cap, got_len;   /* the client's last bytes, when it takes its context over */
-    uint8_t hist[];              /* sent_cap bytes, then got_cap bytes */
+    struct history sent;  /* our messages, which the client holds: the next one's dictionary */
+    struct history got;   /* the client's, when it keeps its context (--deflate takeover) */
 };
 
 static unsigned server_bits(const struct session *s) { return s->pmd_bits >> 4; }
@@ -42,7 +49,7 @@ uint64_t session_memory(const struct session *s)
 {
     uint64_t n = s->hold.cap;
     if (s->z)
-        n += sizeof *s->z + s->z->sent_cap + s->z->got_cap;
+        n += sizeof *s->z + s->z->sent.cap + s->z->got.cap;
     return n;
 }
 
@@ -57,29 +64,39 @@ static struct session_z *z_state(struct session *s, struct zpool *pool)
     size_t sent = s->pmd & PMD_SERVER_NO_TAKEOVER ? 0
                   : DEFLATE_SEND_HISTORY < (1u << sb) ? DEFLATE_SEND_HISTORY : (1u << sb);
     size_t got = s->pmd & PMD_CLIENT_NO_TAKEOVER ? 0 : (size_t)1 << client_bits(s);
-    struct session_z *z = calloc(1, sizeof *z + sent + got);
+    struct session_z *z = calloc(1, sizeof *z);
     if (!z)
         return NULL;
     z->pool = pool;
-    z->sent_cap = (uint16_t)sent;
-    z->got_cap = (uint16_t)got;
+    z->sent.max = (uint16_t)sent;
+    z->got.max = (uint16_t)got;
     return s->z = z;
 }
 
-/* Keeps the last cap bytes of what was kept plus p[0..n). */
-static void history_push(uint8_t *hist, uint16_t cap, uint16_t *len, const uint8_t *p, size_t n)
+/* Keeps the last h->max bytes of what was kept plus p[0..n). Out of memory, it forgets: an
+ * empty history is always correct, only less compact. */
+static void history_push(struct history *h, const uint8_t *p, size_t n)
 {
-    if (!cap)
+    if (!h->max || !n)
         return;
-    if (n >= cap) {
-        memcpy(hist, p + n - cap, cap);
-        *len = cap;
-        return;
+    if (n >= h->max)
+        p += n - h->max, n = h->max;
+    size_t want = h->len + n < h->max ? h->len + n : h->max;
+    if (want > h->cap) { /* grows to the window in a few steps, then stays */
+        size_t cap = h->cap ? 2u * h->cap : 256;
+        cap = cap < want ? want : cap > h->max ? h->max : cap;
+        uint8_t *q = realloc(h->p, cap);
+        if (!q) {
+            h->len = 0;
+            return;
+        }
+        h->p = q;
+        h->cap = (uint16_t)cap;
     }
-    size_t keep = *len + n > cap ? cap - n : *len;
-    memmove(hist, hist + *len - keep, keep);
-    memcpy(hist + keep, p, n);
-    *len = (uint16_t)(keep + n);
+    size_t keep = want - n;
+    memmove(h->p, h->p + h->len - keep, keep);
+    memcpy(h->p + keep, p, n);
+    h->len = (uint16_t)want;
 }
 
 /* Appends one server frame with an already plain payload. */
@@ -131,6 +148,8 @@ void session_free(struct session *s)
     if (s->z) {
         zstream_give(s->z->pool, s->z->in);
         zstream_give(s->z->pool, s->z->out);
+        free(s->z->sent.p);
+        free(s->z->got.p);
         free(s->z);
         s->z = NULL;
     }
@@ -183,7 +202,7 @@ static void begin_message(struct session *s, uint8_t op)
     s->streamed = false;
     s->held_len = 0;
     s->z_msg = s->dec.rsv1;
-    s->z_more = s->z_last = s->z_echoing = false;
+    s->z_more = s->z_last = s->z_echoing = s->z_plain_echo = false;
 }
 
 /* A new frame header. Returns an error reason (with the Close queued), or NULL. */
@@ -348,7 +367,7 @@ static const char *echo_whole_z(struct session *s, const uint8_t *p, size_t n, s
     struct session_z *z = s->z;
     struct zstream *d = NULL;
     if (n >= DEFLATE_MIN_SIZE)
-        d = zout_begin(z->pool, server_bits(s), n <= DEFLATE_SMALL, z->hist, z->sent_len);
+        d = zout_begin(z->pool, server_bits(s), n <= DEFLATE_SMALL, z->sent.p, z->sent.len);
     if (d) {
         size_t cap = n + 3; /* output and its 4-byte tail: full means no smaller than n */
         uint8_t *dst = buf_reserve(&q->bytes, WS_MAX_SERVER_HEADER + cap);
@@ -361,7 +380,7 @@ static const char *echo_whole_z(struct session *s, const uint8_t *p, size_t n, s
             return err_oom;
         if (!full) {
             commit_compressed(&q->bytes, dst, len, true, s->msg_opcode | WS_RSV1);
-            history_push(z->hist, z->sent_cap, &z->sent_len, p, n);
+            history_push(&z->sent, p, n);
             k->z_wire_out += len;
             k->z_plain_out += n;
             k->bytes_out += len;
@@ -377,23 +396,41 @@ static const char *echo_whole_z(struct session *s, const uint8_t *p, size_t n, s
 }
 
 /* A step of a larger compressed message: through its own deflater, out as compressed
- * fragments as the deflater produces them (fin: the message's last step). */
+ * fragments as the deflater produces them (fin: the message's last step). The first step is
+ * flushed, to see whether compressing shrinks it: if not (random or already compressed data),
+ * the whole message goes back plain. */
 static const char *echo_stream_z(struct session *s, const uint8_t *p, size_t n, bool fin,
                                  struct outq *q, struct session_counts *k)
 {
     struct session_z *z = s->z;
-    if (!z->out &&
-        !(z->out = zout_begin(z->pool, server_bits(s), false, z->hist, z->sent_len)))
+    if (s->z_plain_echo) {
+        if (!emit(&q->bytes, fin, s->z_echoing ? WS_OP_CONT : s->msg_opcode, p, n))
+            return err_oom;
+        s->z_echoing = true;
+        k->bytes_out += n;
+        k->messages_out += fin;
+        return NULL;
+    }
+    bool first = !z->out;
+    if (first && !(z->out = zout_begin(z->pool, server_bits(s), false, z->sent.p, z->sent.len)))
         return err_oom;
-    history_push(z->hist, z->sent_cap, &z->sent_len, p, n); /* the dictionary is set already */
-    k->z_plain_out += n;
+    const uint8_t *plain = p;
+    size_t plain_len = n;
     bool full;
     do {
         size_t cap = n + n / 16 + 64, used;
         uint8_t *dst = buf_reserve(&q->bytes, WS_MAX_SERVER_HEADER + cap);
         if (!dst)
             return err_oom;
-        size_t len = zout_run(z->out, p, n, &used, fin, dst + WS_MAX_SERVER_HEADER, cap, &full);
+        size_t len = zout_run(z->out, p, n, &used, fin || first, dst + WS_MAX_SERVER_HEADER,
+                              cap, &full);
+        if (first && (full || len + 4 >= n)) { /* no smaller: this message goes back plain */
+            zstream_give(z->pool, z->out);
+            z->out = NULL;
+            s->z_plain_echo = true;
+            return echo_stream_z(s, p, n, fin, q, k);
+        }
+        first = false;
         p += used;
         n -= used;
         bool end = fin && !full;
@@ -406,6 +443,8 @@ static const char *echo_stream_z(struct session *s, const uint8_t *p, size_t n, 
             k->messages_out += end;
         }
     } while (full);
+    history_push(&z->sent, plain, plain_len); /* the deflater's dictionary is set already */
+    k->z_plain_out += plain_len;
     if (fin) {
         zstream_give(z->pool, z->out);
         z->out = NULL;
@@ -422,8 +461,7 @@ static const char *inflate_message(struct session *s, const struct session_limit
                                    struct session_counts *k)
 {
     struct session_z *z = s->z;
-    uint8_t *got_hist = z->hist + z->sent_cap;
-    if (!z->in && !(z->in = zin_begin(z->pool, got_hist, z->got_len))) {
+    if (!z->in && !(z->in = zin_begin(z->pool, z->got.p, z->got.len))) {
         s->state = SESSION_DONE;
         return err_oom;
     }
@@ -441,13 +479,13 @@ static const char *inflate_message(struct session *s, const struct session_limit
             fail(s, WS_CLOSE_INVALID_DATA, &q->bytes);
             return err_inflate;
         }
+        k->z_plain_in += got;
         if (got > left) { /* one byte over is enough to know */
             fail(s, WS_CLOSE_TOO_BIG, &q->bytes);
             return err_too_big;
         }
         s->msg_len += got;
         s->z_turn += (uint32_t)got;
-        k->z_plain_in += got;
         bool done = st == ZIN_DONE;
         const uint8_t *p = lim->inflate_buf;
         if (s->msg_opcode == WS_OP_TEXT) {
@@ -456,7 +494,7 @@ static const char *inflate_message(struct session *s, const struct session_limit
                 return echo_failed(s, err_utf8, &q->bytes);
         }
         if (got || done) {
-            history_push(got_hist, z->got_cap, &z->got_len, p, got);
+            history_push(&z->got, p, got);
             const char *err = !s->streamed && done ? echo_whole_z(s, p, got, q, k)
                                                    : echo_stream_z(s, p, got, done, q, k);
             s->streamed = true;
