@@ -78,27 +78,32 @@ static void zsend(struct zsender *c, const void *p, size_t n, bool fin, struct b
     }
 }
 
+/* Appends a frame whose payload is p[0..n) compressed as the next piece of the message (op:
+ * the header's opcode and RSV bits as they are to be sent). */
+static void put_z_piece(struct zsender *c, struct buf *w, bool fin, uint8_t op, const void *p,
+                        size_t n)
+{
+    struct buf z = { 0 };
+    zsend(c, p, n, fin, &z);
+    put_frame(w, fin, op, buf_head(&z), buf_len(&z));
+    buf_free(&z);
+}
+
 /* Appends a message compressed as one frame. */
 static void put_z(struct zsender *c, struct buf *w, uint8_t op, const void *p, size_t n)
 {
-    struct buf z = { 0 };
-    zsend(c, p, n, true, &z);
-    put_frame(w, true, op | WS_RSV1, buf_head(&z), buf_len(&z));
-    buf_free(&z);
+    put_z_piece(c, w, true, op | WS_RSV1, p, n);
 }
 
 /* Appends a message compressed as `frames` fragments, each piece flushed on its own. */
 static void put_z_fragments(struct zsender *c, struct buf *w, uint8_t op, const void *p, size_t n,
                             size_t frames)
 {
-    struct buf z = { 0 };
     for (size_t i = 0; i < frames; i++) {
         size_t from = n * i / frames, to = n * (i + 1) / frames;
-        bool fin = i + 1 == frames;
-        zsend(c, (const uint8_t *)p + from, to - from, fin, &z);
-        put_frame(w, fin, i ? WS_OP_CONT : op | WS_RSV1, buf_head(&z), buf_len(&z));
+        put_z_piece(c, w, i + 1 == frames, i ? WS_OP_CONT : op | WS_RSV1,
+                    (const uint8_t *)p + from, to - from);
     }
-    buf_free(&z);
 }
 
 /* One message compressed by a client of these parameters. */
@@ -375,25 +380,31 @@ static void empty_compressed_messages_echoed_empty(void **state)
 
 /* ---- context takeover --------------------------------------------------------------------- */
 
-/* Four equal messages: the server primes each reply with what it sent before, so the later
- * replies are far smaller, and the client's inflater (which keeps its window) reads them. */
-static void history_makes_later_replies_smaller(void **state)
+/* Four equal compressed messages echoed intact under p; their replies' wire sizes. */
+static void echo_four_equal(const struct pmd *p, size_t wire_len[4])
 {
-    (void)state;
     char text[400];
     make_text(text, sizeof text, 11);
     struct buf wire = { 0 };
     struct want w[4];
     for (int i = 0; i < 4; i++) {
-        put_z_once(&wire, &pmd_default, WS_OP_TEXT, text, sizeof text);
+        put_z_once(&wire, p, WS_OP_TEXT, text, sizeof text);
         w[i] = (struct want){ WS_OP_TEXT, text, sizeof text, 1, 1 };
     }
     struct session_limits lim = zlimits(1 << 20, 0);
+    check_z_echo(&wire, &lim, p, w, 4, wire_len);
+    buf_free(&wire);
+}
+
+/* The server primes each reply with what it sent before, so the later replies are far
+ * smaller, and the client's inflater (which keeps its window) reads them. */
+static void history_makes_later_replies_smaller(void **state)
+{
+    (void)state;
     size_t wire_len[4];
-    check_z_echo(&wire, &lim, &pmd_default, w, 4, wire_len);
+    echo_four_equal(&pmd_default, wire_len);
     for (int i = 1; i < 4; i++)
         assert_true(wire_len[i] * 4 < wire_len[0]);
-    buf_free(&wire);
 }
 
 /* server_no_context_takeover: every reply inflates alone (the client resets its inflater), so
@@ -401,20 +412,10 @@ static void history_makes_later_replies_smaller(void **state)
 static void server_no_takeover_replies_inflate_alone(void **state)
 {
     (void)state;
-    char text[400];
-    make_text(text, sizeof text, 11);
-    struct buf wire = { 0 };
-    struct want w[4];
-    for (int i = 0; i < 4; i++) {
-        put_z_once(&wire, &pmd_server_no_takeover, WS_OP_TEXT, text, sizeof text);
-        w[i] = (struct want){ WS_OP_TEXT, text, sizeof text, 1, 1 };
-    }
-    struct session_limits lim = zlimits(1 << 20, 0);
     size_t wire_len[4];
-    check_z_echo(&wire, &lim, &pmd_server_no_takeover, w, 4, wire_len);
+    echo_four_equal(&pmd_server_no_takeover, wire_len);
     for (int i = 1; i < 4; i++)
         assert_int_equal(wire_len[i], wire_len[0]);
-    buf_free(&wire);
 }
 
 /* --deflate takeover with client_max_window_bits=10: the client's later messages refer back
@@ -476,14 +477,10 @@ static void invalid_utf8_in_compressed_text_1007_before_fin(void **state)
     struct buf wire = { 0 };
     struct zsender c;
     zsender_init(&c, &pmd_default);
-    struct buf z = { 0 };
-    zsend(&c, bad, sizeof bad, false, &z);
-    put_frame(&wire, false, WS_OP_TEXT | WS_RSV1, buf_head(&z), buf_len(&z));
+    put_z_piece(&c, &wire, false, WS_OP_TEXT | WS_RSV1, bad, sizeof bad);
     size_t fin_at = buf_len(&wire);
-    zsend(&c, "tail", 4, true, &z);
-    put_frame(&wire, true, WS_OP_CONT, buf_head(&z), buf_len(&z));
+    put_z_piece(&c, &wire, true, WS_OP_CONT, "tail", 4);
     deflateEnd(&c.zs);
-    buf_free(&z);
     struct session_limits lim = zlimits(1 << 20, 0);
     check_z_fails_between(&wire, &lim, WS_CLOSE_INVALID_DATA, 0, fin_at - 1);
     buf_free(&wire);
@@ -584,14 +581,10 @@ static void rsv1_on_continuation_1002(void **state)
     /* on the continuation of a compressed message as well */
     struct zsender c;
     zsender_init(&c, &pmd_default);
-    struct buf z = { 0 };
-    zsend(&c, "compressed start, ", 18, false, &z);
-    put_frame(&wire, false, WS_OP_TEXT | WS_RSV1, buf_head(&z), buf_len(&z));
+    put_z_piece(&c, &wire, false, WS_OP_TEXT | WS_RSV1, "compressed start, ", 18);
     bad = buf_len(&wire);
-    zsend(&c, "and its end", 11, true, &z);
-    put_frame(&wire, true, WS_OP_CONT | WS_RSV1, buf_head(&z), buf_len(&z));
+    put_z_piece(&c, &wire, true, WS_OP_CONT | WS_RSV1, "and its end", 11);
     deflateEnd(&c.zs);
-    buf_free(&z);
     check_z_fails_between(&wire, &lim, WS_CLOSE_PROTOCOL_ERROR, bad, bad);
     buf_free(&wire);
 }
@@ -627,16 +620,13 @@ static void interleaved_ping_in_compressed_message(void **state)
     (void)state;
     char text[2000];
     make_text(text, sizeof text, 29);
-    struct buf wire = { 0 }, z = { 0 };
+    struct buf wire = { 0 };
     struct zsender c;
     zsender_init(&c, &pmd_default);
-    zsend(&c, text, 1000, false, &z);
-    put_frame(&wire, false, WS_OP_TEXT | WS_RSV1, buf_head(&z), buf_len(&z));
+    put_z_piece(&c, &wire, false, WS_OP_TEXT | WS_RSV1, text, 1000);
     put_str(&wire, true, WS_OP_PING, "are you there");
-    zsend(&c, text + 1000, 1000, true, &z);
-    put_frame(&wire, true, WS_OP_CONT, buf_head(&z), buf_len(&z));
+    put_z_piece(&c, &wire, true, WS_OP_CONT, text + 1000, 1000);
     deflateEnd(&c.zs);
-    buf_free(&z);
     struct session_limits lim = zlimits(1 << 20, 0);
     for_each_split_near_ends(sp, buf_len(&wire), 48) {
         struct zrun zr;
@@ -663,14 +653,10 @@ static void build_bomb(struct buf *wire, size_t frames)
     uint8_t *zeros = calloc(1, 1 << 20);
     struct zsender c;
     zsender_init(&c, &pmd_default);
-    struct buf z = { 0 };
-    for (size_t i = 0; i < frames; i++) {
-        zsend(&c, zeros, 1 << 20, i + 1 == frames, &z);
-        put_frame(wire, i + 1 == frames, i ? WS_OP_CONT : WS_OP_BINARY | WS_RSV1, buf_head(&z),
-                  buf_len(&z));
-    }
+    for (size_t i = 0; i < frames; i++)
+        put_z_piece(&c, wire, i + 1 == frames, i ? WS_OP_CONT : WS_OP_BINARY | WS_RSV1, zeros,
+                    1 << 20);
     deflateEnd(&c.zs);
-    buf_free(&z);
     free(zeros);
 }
 
@@ -766,13 +752,11 @@ static void streams_held_only_while_a_message_is_in_flight(void **state)
     (void)state;
     char text[400];
     make_text(text, sizeof text, 37);
-    struct buf wire = { 0 }, z = { 0 };
+    struct buf wire = { 0 };
     struct zsender c;
     zsender_init(&c, &pmd_default);
-    zsend(&c, text, sizeof text, false, &z);
-    put_frame(&wire, false, WS_OP_TEXT | WS_RSV1, buf_head(&z), buf_len(&z));
+    put_z_piece(&c, &wire, false, WS_OP_TEXT | WS_RSV1, text, sizeof text);
     deflateEnd(&c.zs);
-    buf_free(&z);
     struct session_limits lim = zlimits(1 << 20, 0);
     struct zrun zr;
     struct split whole = split_begin(buf_len(&wire), 0);
