@@ -114,7 +114,7 @@ test-valgrind: deps $(BUILD)/websock $(VENV)/.installed
 	  --errors-for-leak-kinds=definite,indirect --track-fds=no" \
 	  $(PY) -m pytest -q -m "not slow" tests/blackbox
 
-FUZZ_TARGETS := http frame utf8 conn deflate_offer
+FUZZ_TARGETS := http frame utf8 conn deflate_offer session_deflate
 FUZZ_SECONDS ?= 60
 # OUTQ_REF_MIN=8: small fuzzed frames take the in-place echo path too.
 FUZZ_CFLAGS  := -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all -DOUTQ_REF_MIN=8
