@@ -103,7 +103,7 @@ autobahn-nginx: deps $(BUILD)/websock
 autobahn-all:
 	@echo "autobahn-all: full suite against $(BUILD)/websock and the ASan+UBSan build at once" \
 	  "(~15 min; each run's output appears when it ends)"
-	$(MAKE) -j2 -O autobahn autobahn-asan
+	$(MAKE) -j2 -O --no-print-directory autobahn autobahn-asan
 	$(MAKE) autobahn-nginx
 
 # ---- sanitizers, valgrind, fuzzing ------------------------------------------------------------
