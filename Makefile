@@ -6,14 +6,14 @@ CFLAGS  ?= -O2 -g
 WARN    := -std=gnu11 -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
            -Wno-missing-field-initializers
 CPPFLAGS += -Iinclude -D_GNU_SOURCE
-LDLIBS  := -lcrypto
+LDLIBS  := -lcrypto -lz
 
-SERVER_SRCS := src/buf.c src/conn.c src/forwarded.c src/frame.c src/handshake.c src/http_request.c \
+SERVER_SRCS := src/buf.c src/conn.c src/deflate.c src/deflate_offer.c src/forwarded.c src/frame.c src/handshake.c src/http_request.c \
                src/ip_addr.c src/ip_limit.c src/log.c \
                src/loop.c src/metrics.c src/net.c src/notify.c src/options.c src/outq.c \
                src/pages.c src/server.c src/session.c src/simd.c src/supervisor.c src/utf8.c
 # The pure parts: no sockets, so unit tests and fuzzers link them directly.
-CORE_SRCS   := src/buf.c src/forwarded.c src/frame.c src/handshake.c src/http_request.c src/ip_addr.c \
+CORE_SRCS   := src/buf.c src/deflate.c src/deflate_offer.c src/forwarded.c src/frame.c src/handshake.c src/http_request.c src/ip_addr.c \
                src/ip_limit.c src/log.c src/outq.c src/session.c src/simd.c \
                src/utf8.c src/metrics.c src/pages.c
 
@@ -21,7 +21,8 @@ SHELL   := /bin/bash
 VENV    := build/venv
 PY      := $(VENV)/bin/python
 
-.PHONY: all run check deps install uninstall build-clang bench bench-micro bench-instr test-unit \
+.PHONY: all run check deps build-deps install uninstall build-clang bench bench-deflate bench-micro \
+        bench-instr test-unit \
         test-blackbox autobahn autobahn-nginx autobahn-asan autobahn-all test-asan test-asan-unit \
         test-valgrind fuzz fuzz-check clean \
         test-browser browser-deps
@@ -38,7 +39,7 @@ $(BUILD)/src/pages.o: src/console.html
 $(BUILD)/websock: $(SERVER_SRCS:%.c=$(BUILD)/%.o) $(BUILD)/src/main.o
 	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
 
-run: deps $(BUILD)/websock
+run: build-deps $(BUILD)/websock
 	$(BUILD)/websock --port 8888
 
 # ---- tests ------------------------------------------------------------------------------------
@@ -61,8 +62,9 @@ test-blackbox: deps $(BUILD)/websock $(VENV)/.installed
 	WEBSOCK_BIN=$(BUILD)/websock $(PY) -m pytest -q tests/blackbox
 
 # Widely used client libraries (Python websockets, Node ws, Go gorilla/websocket, Rust
-# tungstenite) against the real binary: echo, fragments, ping, close codes. The clients are
-# built from the package registries by tests/interop/build.sh.
+# tungstenite and soketto) against the real binary: echo, fragments, ping, close codes, and
+# permessage-deflate. The clients are built from the package registries by
+# tests/interop/build.sh.
 .PHONY: test-interop
 test-interop: deps $(BUILD)/websock $(VENV)/.installed
 	tests/interop/build.sh $(BUILD)/interop
@@ -195,6 +197,14 @@ bench: deps $(BUILD)/websock $(BUILD)/bench/micro $(BENCH_VENV)/.installed
 	bench/peers/build.sh
 	$(BENCH_VENV)/bin/python bench/report/matrix.py --micro "$$($(BUILD)/bench/micro)"
 
+# Only the compressed workloads (permessage-deflate, JSON-like text) side by side with the peers
+# that compress (ws, gorilla, libwebsockets); writes bench/benchmarks-deflate.json and its section
+# of BENCHMARKS.md. About 5 minutes on 2 cores.
+bench-deflate: deps $(BUILD)/websock $(BENCH_VENV)/.installed
+	$(MAKE) -C bench
+	bench/peers/build.sh lws go node
+	$(BENCH_VENV)/bin/python bench/report/matrix.py --deflate-only --reps 3
+
 # User-space instructions per echoed message under callgrind (repeatable on a busy machine).
 bench-instr: deps $(BUILD)/websock
 	$(MAKE) -C bench
@@ -229,6 +239,10 @@ check: all build-clang test-unit test-blackbox test-browser test-interop test-as
 # Installs what a fresh Debian machine lacks (as root), or says exactly what is missing.
 deps:
 	@sh tests/install-deps.sh
+
+# Only what building the server needs (make run): a C compiler, libssl-dev, zlib1g-dev.
+build-deps:
+	@sh tests/install-deps.sh build
 
 clean:
 	rm -rf $(BUILD) reports

@@ -12,6 +12,7 @@
 #include "payload.h"
 
 struct conn;
+struct zcodec;
 
 #define RECV_BUFFER_SIZE (256u * 1024)
 
@@ -49,6 +50,19 @@ struct bench {
     uint64_t retries;     /* connect attempts repeated after a refusal or timeout */
     unsigned count[CS_COUNT];
     char first_error[256];
+
+    /* --deflate */
+    struct zcodec *z;     /* NULL without --deflate */
+    uint8_t *zplain;      /* one message's plain bytes, being compressed */
+    uint8_t *zref;        /* the reference compressor's output (only its length is kept) */
+    unsigned negotiated;  /* connections that agreed to permessage-deflate */
+    unsigned declined;
+    char ext_answer[160]; /* the first agreeing connection's answer, as parsed */
+
+    /* Per echo completed while recording: wire bytes (frame headers included, control frames
+     * not), echoes that came back compressed, and the reference compressor's frames. */
+    uint64_t wire_out, wire_in, echoes_z;
+    uint64_t ref_bytes, ref_msgs;
 
     /* Called after each complete, verified echo: the mode decides what to send next. */
     void (*on_echo)(struct bench *b, struct conn *c, int64_t now);

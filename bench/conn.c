@@ -12,6 +12,7 @@
 
 #include "clock.h"
 #include "loop.h"
+#include "zconn.h"
 
 #define CONNECT_TIMEOUT_NS (10 * NS_PER_S) /* per attempt, the upgrade included */
 #define CLOSE_TIMEOUT_NS (5 * NS_PER_S)
@@ -43,6 +44,7 @@ void conn_free(struct conn *c)
     if (c->fd >= 0)
         close(c->fd);
     free(c->hs);
+    zconn_free(c);
     free(c->ring);
 }
 
@@ -64,6 +66,7 @@ static void drop(struct bench *b, struct conn *c)
     c->ctl_out_len = c->ctl_out_off = 0;
     c->writable = c->close_received = false;
     c->deadline = INT64_MAX;
+    zconn_drop(b, c);
 }
 
 void conn_fail(struct bench *b, struct conn *c, const char *fmt, ...)
@@ -123,7 +126,8 @@ static void connected(struct bench *b, struct conn *c, int64_t now)
     uint8_t nonce[16];
     uint64_t r[2] = { rng_next(&b->rng), rng_next(&b->rng) };
     memcpy(nonce, r, sizeof nonce);
-    size_t len = handshake_request(req, sizeof req, b->host_header, b->opt.path, nonce, c->accept);
+    size_t len = handshake_request(req, sizeof req, b->host_header, b->opt.path, nonce,
+                                   b->opt.deflate, c->accept);
     ssize_t n = send(c->fd, req, len, MSG_NOSIGNAL);
     if (n < 0 && retryable(errno)) {
         retry(b, c, now, strerror(errno));
@@ -175,7 +179,8 @@ static void handshake_input(struct bench *b, struct conn *c, size_t n, int64_t n
     c->hs_len = (uint16_t)(c->hs_len + n);
     c->hs[c->hs_len] = '\0';
     char err[256];
-    long head = handshake_response(c->hs, c->hs_len, c->accept, err, sizeof err);
+    long head = handshake_response(c->hs, c->hs_len, c->accept,
+                                   b->opt.deflate ? &c->ext : NULL, err, sizeof err);
     if (head == 0)
         return;
     if (head < 0) {
@@ -190,6 +195,7 @@ static void handshake_input(struct bench *b, struct conn *c, size_t n, int64_t n
     c->hs_len = 0;
     set_state(b, c, CS_OPEN);
     c->deadline = INT64_MAX;
+    zconn_opened(b, c);
     if (extra)
         conn_ws_input(b, c, b->rbuf, extra, now);
 }

@@ -11,6 +11,8 @@
 #include "frame.h"
 #include "handshake.h"
 #include "payload.h"
+#include "pmd.h"
+#include "zcodec.h"
 
 struct conn {
     int fd;
@@ -44,6 +46,15 @@ struct conn {
     size_t msg_off;       /* bytes of the oldest message already echoed and checked */
     uint8_t ctl[CONTROL_MAX];
     uint8_t ctl_len;
+
+    /* permessage-deflate: what the server agreed to, each direction's context when it is
+     * taken over, the inflater of the echo being read, and the reference compressor. */
+    struct pmd_params ext;
+    bool rx_compressed;   /* the echo being read came with RSV1 */
+    struct zinflater *rx_z;
+    struct zhist tx_hist, rx_hist;
+    z_stream *ref;
+    uint64_t rx_wire;     /* wire bytes of the echo being read so far */
 
     /* Pongs and our Close wait here for a frame boundary in the output. */
     uint8_t ctl_out[2 * (FRAME_HDR_MAX + CONTROL_MAX)];

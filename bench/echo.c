@@ -61,8 +61,9 @@ static void check_echo(struct bench *b, struct conn *c, const uint8_t *p, size_t
         size_t digits = b->pl.id_len < 16 ? b->pl.id_len : 16;
         uint64_t mask = digits == 16 ? UINT64_MAX : (1ULL << (4 * digits)) - 1;
         /* Only worth saying when the echo names another message or connection. */
-        if (off < b->pl.id_len && c->msg_off == 0 &&
-            decode_id(&b->pl, p, n, &seq, &conn, &has_conn) &&
+        size_t io = b->pl.id_off;
+        if (off >= io && off < io + b->pl.id_len && c->msg_off == 0 && n >= io &&
+            decode_id(&b->pl, p + io, n - io, &seq, &conn, &has_conn) &&
             (seq != (m->seq & mask) || (has_conn && conn != c->id))) {
             if (has_conn)
                 snprintf(hint, sizeof hint, "; it carries the id of message #%llu of connection %u",
@@ -86,7 +87,16 @@ static void complete(struct bench *b, struct conn *c, int64_t now)
         int64_t d = now - m->t_sched;
         hist_record(&b->hist, d > 0 ? (uint64_t)(d + 500) / 1000 : 0);
         b->msgs++;
+        b->wire_out += m->wire_out;
+        b->wire_in += c->rx_wire;
+        b->echoes_z += c->rx_compressed;
+        if (m->ref_len) {
+            b->ref_bytes += m->ref_len;
+            b->ref_msgs++;
+        }
     }
+    c->rx_wire = 0;
+    c->rx_compressed = false;
     c->head++;
     c->msg_off = 0;
     b->inflight--;
@@ -102,13 +112,14 @@ static const char *type_name(int opcode)
 static bool frame_begin(struct bench *b, struct conn *c)
 {
     const char *why;
-    if (frame_server_header(c->hdr, &c->frame, &why) < 0) {
+    if (frame_server_header(c->hdr, c->ext.on, &c->frame, &why) < 0) {
         char hex[FRAME_HDR_MAX * 3 + 1] = "";
         for (unsigned i = 0; i < c->hdr_len; i++)
             snprintf(hex + 3 * i, 4, " %02x", c->hdr[i]);
         conn_fail(b, c, "bad frame from the server: %s (header%s)", why, hex);
         return false;
     }
+    size_t hdr_len = c->hdr_len;
     c->hdr_len = 0;
     c->in_frame = true;
     c->remaining = c->frame.len;
@@ -117,6 +128,7 @@ static bool frame_begin(struct bench *b, struct conn *c)
         c->ctl_len = 0;
         return true;
     }
+    c->rx_wire += hdr_len + c->frame.len;
     if (c->close_received) {
         conn_fail(b, c, "data frame after the server's Close");
         return false;
@@ -139,14 +151,54 @@ static bool frame_begin(struct bench *b, struct conn *c)
                         c->id, (unsigned long long)conn_slot(c, c->head)->seq,
                         type_name(b->pl.opcode), type_name(op));
         c->in_msg = true;
+        c->rx_compressed = c->frame.rsv1;
+        if (c->rx_compressed) {
+            c->rx_z = zcodec_inflate_begin(b->z, c->ext.server_bits,
+                                           c->ext.server_no_takeover ? NULL : &c->rx_hist);
+            if (!c->rx_z)
+                bench_abort(b, "out of memory for an inflater");
+        }
     }
-    if (c->frame.len > b->pl.size - c->msg_off)
+    /* A compressed frame may be longer than what it inflates to; its bytes are counted
+     * as they inflate. */
+    if (!c->rx_compressed && c->frame.len > b->pl.size - c->msg_off)
         bench_abort(b,
                     "connection %u: the echo of message #%llu is longer than the %zu bytes sent "
                     "(a frame of %llu bytes at offset %zu)",
                     c->id, (unsigned long long)conn_slot(c, c->head)->seq, b->pl.size,
                     (unsigned long long)c->frame.len, c->msg_off);
     return true;
+}
+
+struct inflating {
+    struct bench *b;
+    struct conn *c;
+};
+
+static void inflated(void *ctx, const uint8_t *p, size_t n)
+{
+    struct inflating *in = ctx;
+    struct bench *b = in->b;
+    struct conn *c = in->c;
+    if (n > b->pl.size - c->msg_off)
+        bench_abort(b, "connection %u: the echo of message #%llu inflates to more than the %zu "
+                       "bytes sent",
+                    c->id, (unsigned long long)conn_slot(c, c->head)->seq, b->pl.size);
+    check_echo(b, c, p, n);
+}
+
+/* Compressed payload bytes of the echo being read; `last` ends the message. */
+static void inflate_echo(struct bench *b, struct conn *c, const uint8_t *p, size_t n, bool last)
+{
+    struct inflating ctx = { b, c };
+    const char *why;
+    if (zcodec_inflate(b->z, c->rx_z, p, n, last, inflated, &ctx, &why) < 0)
+        bench_abort(b, "connection %u: the compressed echo of message #%llu does not inflate: %s",
+                    c->id, (unsigned long long)conn_slot(c, c->head)->seq, why);
+    if (last) {
+        zcodec_inflate_end(b->z, c->rx_z, c->ext.server_no_takeover ? NULL : &c->rx_hist);
+        c->rx_z = NULL;
+    }
 }
 
 static bool close_frame(struct bench *b, struct conn *c)
@@ -183,6 +235,8 @@ static bool frame_end(struct bench *b, struct conn *c, int64_t now)
     }
     if (!c->frame.fin)
         return true;
+    if (c->rx_compressed)
+        inflate_echo(b, c, NULL, 0, true);
     if (c->msg_off != b->pl.size)
         bench_abort(b, "connection %u: the echo of message #%llu ended after %zu of %zu bytes",
                     c->id, (unsigned long long)conn_slot(c, c->head)->seq, c->msg_off, b->pl.size);
@@ -211,6 +265,8 @@ void conn_ws_input(struct bench *b, struct conn *c, const uint8_t *p, size_t n, 
             if (c->frame.opcode >= OP_CLOSE) {
                 memcpy(c->ctl + c->ctl_len, p, take);
                 c->ctl_len = (uint8_t)(c->ctl_len + take);
+            } else if (c->rx_compressed) {
+                inflate_echo(b, c, p, take, false);
             } else {
                 check_echo(b, c, p, take);
             }

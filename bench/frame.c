@@ -58,9 +58,10 @@ size_t frame_header_size(uint8_t byte1)
     return 2 + (len7 == 126 ? 2 : len7 == 127 ? 8 : 0) + (byte1 & 0x80 ? 4 : 0);
 }
 
-int frame_server_header(const uint8_t *p, struct frame_hdr *h, const char **why)
+int frame_server_header(const uint8_t *p, bool deflate, struct frame_hdr *h, const char **why)
 {
     h->fin = p[0] & 0x80;
+    h->rsv1 = p[0] & FRAME_RSV1;
     h->opcode = p[0] & 0x0F;
     uint64_t len = p[1] & 0x7F;
     if (len == 126) {
@@ -83,8 +84,16 @@ int frame_server_header(const uint8_t *p, struct frame_hdr *h, const char **why)
         }
     }
     h->len = len;
-    if (p[0] & 0x70) {
-        *why = "reserved bits set (no extension was negotiated)";
+    if (p[0] & 0x30) {
+        *why = "RSV2 or RSV3 set (no extension defines them)";
+        return -1;
+    }
+    if (h->rsv1 && !deflate) {
+        *why = "RSV1 set (permessage-deflate was not negotiated)";
+        return -1;
+    }
+    if (h->rsv1 && h->opcode != OP_TEXT && h->opcode != OP_BINARY) {
+        *why = "RSV1 set on a continuation or control frame";
         return -1;
     }
     if (p[1] & 0x80) {

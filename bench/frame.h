@@ -16,6 +16,10 @@ enum {
     OP_PONG = 0xA,
 };
 
+/* ORed into the opcode given to frame_client_header(): RSV1, "this message is compressed"
+ * (permessage-deflate; only on the first frame of a data message). */
+#define FRAME_RSV1 0x40
+
 #define FRAME_HDR_MAX 14   /* 2 + 8 length bytes + 4 mask bytes */
 #define CONTROL_MAX 125
 
@@ -32,6 +36,7 @@ size_t frame_client_control(uint8_t *out, int opcode, const uint8_t *payload, si
 struct frame_hdr {
     int opcode;
     bool fin;
+    bool rsv1;  /* the message starting here is compressed */
     uint64_t len;
 };
 
@@ -39,7 +44,9 @@ struct frame_hdr {
 size_t frame_header_size(uint8_t byte1);
 
 /* Decodes a complete server frame header (frame_header_size() bytes). Returns 0, or -1 with
- * *why naming the violation: a server that frames wrongly must not pass as an echo. */
-int frame_server_header(const uint8_t *p, struct frame_hdr *h, const char **why);
+ * *why naming the violation: a server that frames wrongly must not pass as an echo. RSV1 is
+ * accepted only with `deflate` (permessage-deflate negotiated) and only on a text or binary
+ * frame; RSV2 and RSV3 never. */
+int frame_server_header(const uint8_t *p, bool deflate, struct frame_hdr *h, const char **why);
 
 #endif

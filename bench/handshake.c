@@ -19,7 +19,7 @@ void handshake_accept(const char *key, char accept[WS_ACCEPT_LEN + 1])
 }
 
 size_t handshake_request(char *out, size_t cap, const char *host_header, const char *path,
-                         const uint8_t nonce[16], char accept[WS_ACCEPT_LEN + 1])
+                         const uint8_t nonce[16], bool deflate, char accept[WS_ACCEPT_LEN + 1])
 {
     char key[25];
     base64_encode(nonce, 16, key);
@@ -31,8 +31,10 @@ size_t handshake_request(char *out, size_t cap, const char *host_header, const c
                      "Connection: Upgrade\r\n"
                      "Sec-WebSocket-Key: %s\r\n"
                      "Sec-WebSocket-Version: 13\r\n"
+                     "%s"
                      "\r\n",
-                     path, host_header, key);
+                     path, host_header, key,
+                     deflate ? "Sec-WebSocket-Extensions: " PMD_OFFER "\r\n" : "");
     return n > 0 && (size_t)n < cap ? (size_t)n : 0;
 }
 
@@ -63,9 +65,11 @@ static bool value_is(const char *v, const char *end, const char *want, bool noca
     return nocase ? strncasecmp(v, want, n) == 0 : memcmp(v, want, n) == 0;
 }
 
-long handshake_response(const char *buf, size_t len, const char *accept, char *err,
-                        size_t errlen)
+long handshake_response(const char *buf, size_t len, const char *accept,
+                        struct pmd_params *ext, char *err, size_t errlen)
 {
+    if (ext)
+        *ext = (struct pmd_params){ .on = false };
     const char *head_end = memmem(buf, len, "\r\n\r\n", 4);
     if (!head_end) {
         if (len >= HANDSHAKE_HEAD_MAX) {
@@ -107,6 +111,13 @@ long handshake_response(const char *buf, size_t len, const char *accept, char *e
                          (int)(ve - v), v, accept);
                 return -1;
             }
+        } else if (nlen == 24 && strncasecmp(p, "Sec-WebSocket-Extensions", 24) == 0 && ext) {
+            if (ext->on) {
+                snprintf(err, errlen, "Sec-WebSocket-Extensions answered twice");
+                return -1;
+            }
+            if (pmd_parse_response(v, (size_t)(ve - v), ext, err, errlen) < 0)
+                return -1;
         } else if ((nlen == 24 && strncasecmp(p, "Sec-WebSocket-Extensions", 24) == 0) ||
                    (nlen == 22 && strncasecmp(p, "Sec-WebSocket-Protocol", 22) == 0)) {
             snprintf(err, errlen, "server chose '%.*s' that was not offered", (int)nlen, p);

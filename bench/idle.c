@@ -25,6 +25,21 @@ static long settled_rss(struct bench *b)
     return prev;
 }
 
+/* One message on every connection at once, and every echo waited for. */
+static void one_each(struct bench *b, struct results *r, bool record)
+{
+    hist_reset(&b->hist);
+    b->msgs = 0;
+    b->recording = record;
+    b->issuing = false;
+    int64_t t = now_ns();
+    for (unsigned i = 0; i < b->nconns; i++)
+        conn_send(b, &b->conns[i], t);
+    run_drain(b, 10 * NS_PER_S, r);
+    b->recording = false;
+    r->window_s = (double)(now_ns() - t) / NS_PER_S;
+}
+
 void run_idle(struct bench *b, struct results *r)
 {
     pid_t pid = b->opt.server_pid;
@@ -40,22 +55,17 @@ void run_idle(struct bench *b, struct results *r)
     int64_t t1 = now_ns();
     r->connected = true;
     r->connect_s = (double)(t1 - t0) / NS_PER_S;
+    /* --idle-echo: the memory of a connection that was used once each way, then went idle
+     * (what zlib state, buffers or history a server keeps after a message). */
+    if (b->opt.idle_echo)
+        one_each(b, r, false);
     r->rss_after = settled_rss(b);
 
     run_until(b, t1 + (int64_t)(b->opt.hold * NS_PER_S), NULL);
     r->rss_end = proc_rss_kib(pid);
 
-    /* One message on every connection at once: each must still be alive and echoing. */
-    hist_reset(&b->hist);
-    b->msgs = 0;
-    b->recording = true;
-    b->issuing = false;
-    int64_t t2 = now_ns();
-    for (unsigned i = 0; i < b->nconns; i++)
-        conn_send(b, &b->conns[i], t2);
-    run_drain(b, 10 * NS_PER_S, r);
-    b->recording = false;
+    /* Each must still be alive and echoing. */
+    one_each(b, r, true);
     r->msgs = b->msgs;
     r->alive = (unsigned)b->msgs;
-    r->window_s = (double)(now_ns() - t2) / NS_PER_S;
 }

@@ -17,6 +17,7 @@
 #include "proc.h"
 #include "report.h"
 #include "run.h"
+#include "zconn.h"
 
 #define FD_SPARE 16 /* stdio, epoll, /proc reads */
 
@@ -51,7 +52,10 @@ static int setup(struct bench *b)
         return -1;
     if (getrandom(&b->rng, sizeof b->rng, 0) != sizeof b->rng || b->rng == 0)
         b->rng = (uint64_t)time(NULL) * 0x9E3779B97F4A7C15ULL ^ (uint64_t)getpid();
-    if (payload_init(&b->pl, b->opt.size, b->opt.text, b->opt.raw, &b->rng) < 0) {
+    enum payload_kind kind = b->opt.json_payload ? PAYLOAD_JSON
+                             : b->opt.text       ? PAYLOAD_TEXT
+                                                 : PAYLOAD_BINARY;
+    if (payload_init(&b->pl, b->opt.size, kind, b->opt.raw, &b->rng) < 0 || zconn_setup(b) < 0) {
         fprintf(stderr, "wsload: out of memory for the message pool\n");
         return -1;
     }
@@ -109,6 +113,7 @@ int main(int argc, char **argv)
         conn_free(&b.conns[i]);
     free(b.conns);
     free(b.rbuf);
+    zconn_teardown(&b);
     payload_free(&b.pl);
     close(b.epfd);
     return b.errors || !r.connected ? 1 : 0;

@@ -8,6 +8,9 @@
 #include <string.h>
 #include <strings.h>
 
+#include "jsongen.h"
+#include "pmd.h"
+
 #define MAX_SIZE (64ULL << 20)   /* websock's default --max-message */
 #define MAX_DEPTH 4096
 
@@ -19,6 +22,13 @@ static const char USAGE[] =
     "  --connections N     connections (1)\n"
     "  --size BYTES        message payload size, K/M suffix allowed (20)\n"
     "  --text | --binary   message type (binary)\n"
+    "  --payload KIND      pattern (default: printable ASCII for --text, every byte value for\n"
+    "                      --binary) or json (JSON-like text with varying values, implies\n"
+    "                      --text, --size of at least 64)\n"
+    "  --deflate           offer permessage-deflate (" PMD_OFFER ")\n"
+    "                      and send every message compressed; exit 1 if the server declines\n"
+    "  --deflate-optional  the same, but run uncompressed when the server declines\n"
+    "  --deflate-level N   zlib level of our messages, 0 to 9 (6, zlib's default, as browsers)\n"
     "  --depth D           messages in flight per connection (1)\n"
     "  --duration S        measured seconds (10)\n"
     "  --warmup S          unmeasured seconds before that (2)\n"
@@ -27,6 +37,8 @@ static const char USAGE[] =
     "  --raw               plain TCP echo, no WebSocket\n"
     "  --idle N --hold S   hold N upgraded connections idle for S seconds (10) and report\n"
     "                      the server's resident memory per connection (needs --server-pid)\n"
+    "  --idle-echo         with --idle: echo one message on every connection before the\n"
+    "                      memory is read (what a used, then idle, connection keeps)\n"
     "  --server-pid PID    report the server's CPU time (and RSS with --idle)\n"
     "  --json              print one JSON object instead of text\n"
     "  --help\n";
@@ -81,9 +93,11 @@ static int parse_seconds(const char *s, double *out)
 int options_parse(int argc, char **argv, struct options *opt)
 {
     *opt = (struct options){ .host = "127.0.0.1", .port = 8888, .path = "/ws", .connections = 1,
-                             .size = 20, .depth = 1, .duration = 10, .warmup = 2, .hold = 10 };
+                             .size = 20, .depth = 1, .duration = 10, .warmup = 2, .hold = 10,
+                             .deflate_level = 6 };
     enum { O_HOST = 256, O_PORT, O_PATH, O_CONNS, O_SIZE, O_TEXT, O_BINARY, O_DEPTH, O_DURATION,
-           O_WARMUP, O_RAW, O_RATE, O_IDLE, O_HOLD, O_PID, O_JSON, O_HELP };
+           O_WARMUP, O_RAW, O_RATE, O_IDLE, O_HOLD, O_PID, O_JSON, O_HELP, O_PAYLOAD, O_DEFLATE,
+           O_DEFLATE_OPT, O_DEFLATE_LEVEL, O_IDLE_ECHO };
     static const struct option longs[] = {
         { "host", required_argument, NULL, O_HOST },
         { "port", required_argument, NULL, O_PORT },
@@ -102,6 +116,11 @@ int options_parse(int argc, char **argv, struct options *opt)
         { "server-pid", required_argument, NULL, O_PID },
         { "json", no_argument, NULL, O_JSON },
         { "help", no_argument, NULL, O_HELP },
+        { "payload", required_argument, NULL, O_PAYLOAD },
+        { "deflate", no_argument, NULL, O_DEFLATE },
+        { "deflate-optional", no_argument, NULL, O_DEFLATE_OPT },
+        { "deflate-level", required_argument, NULL, O_DEFLATE_LEVEL },
+        { "idle-echo", no_argument, NULL, O_IDLE_ECHO },
         { 0 },
     };
     bool depth_given = false;
@@ -176,6 +195,24 @@ int options_parse(int argc, char **argv, struct options *opt)
         case O_JSON:
             opt->json = true;
             break;
+        case O_PAYLOAD:
+            if (strcmp(optarg, "json") != 0 && strcmp(optarg, "pattern") != 0)
+                return bad("--payload", optarg, "expected pattern or json");
+            opt->json_payload = strcmp(optarg, "json") == 0;
+            break;
+        case O_DEFLATE:
+        case O_DEFLATE_OPT:
+            opt->deflate = true;
+            opt->deflate_optional |= c == O_DEFLATE_OPT;
+            break;
+        case O_DEFLATE_LEVEL:
+            if (parse_uint(optarg, 9, &v))
+                return bad("--deflate-level", optarg, "expected 0 to 9");
+            opt->deflate_level = (int)v;
+            break;
+        case O_IDLE_ECHO:
+            opt->idle_echo = true;
+            break;
         case O_HELP:
             fputs(USAGE, stdout);
             return OPTIONS_EXIT_OK;
@@ -203,6 +240,21 @@ int options_parse(int argc, char **argv, struct options *opt)
     }
     if (opt->raw && opt->size == 0) {
         fprintf(stderr, "wsload: --raw needs --size of at least 1 byte\n");
+        return OPTIONS_EXIT_USAGE;
+    }
+    if (opt->json_payload && opt->size < JSON_MIN_SIZE) {
+        fprintf(stderr, "wsload: --payload json needs --size of at least %d bytes\n",
+                JSON_MIN_SIZE);
+        return OPTIONS_EXIT_USAGE;
+    }
+    if (opt->json_payload)
+        opt->text = true;
+    if (opt->deflate && opt->raw) {
+        fprintf(stderr, "wsload: --deflate is a WebSocket extension; --raw has none\n");
+        return OPTIONS_EXIT_USAGE;
+    }
+    if (opt->idle_echo && !opt->idle) {
+        fprintf(stderr, "wsload: --idle-echo goes with --idle\n");
         return OPTIONS_EXIT_USAGE;
     }
     if (opt->idle)

@@ -13,12 +13,17 @@ struct options {
     unsigned connections;
     size_t size;
     bool text;
+    bool json_payload; /* --payload json: JSON-like text */
     unsigned depth;
     double duration; /* seconds */
     double warmup;
     bool raw;
     double rate;     /* total messages/s; 0: closed loop */
     unsigned idle;   /* --idle N: connections to hold idle; 0: off */
+    bool idle_echo;  /* --idle-echo: one message each way on every connection before measuring */
+    bool deflate;    /* offer permessage-deflate */
+    bool deflate_optional; /* and carry on uncompressed when the server declines */
+    int deflate_level;
     double hold;
     pid_t server_pid; /* 0: unknown */
     bool json;

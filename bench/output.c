@@ -7,6 +7,7 @@
 
 #include "clock.h"
 #include "conn.h"
+#include "zconn.h"
 
 #define IOV_BATCH 64
 
@@ -103,6 +104,8 @@ void conn_send(struct bench *b, struct conn *c, int64_t t_sched)
         return;
     struct msg *m = conn_slot(c, c->tail);
     payload_build(&b->pl, c->id, c->next_seq++, &b->rng, m);
+    if (c->ext.on)
+        zconn_build(b, c, m);
     m->t_sched = t_sched;
     c->tail++;
     b->inflight++;

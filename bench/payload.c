@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "clock.h"
+#include "jsongen.h"
 
 /* Enough distinct masks that a frame's mask cannot be guessed from the last one, without
  * holding gigabytes of pre-masked 16 MiB frames. --raw sends the same number of distinct
@@ -13,15 +14,22 @@
 #define POOL_BYTES (64u << 20)
 #define POOL_MIN 2
 #define POOL_MAX 64
+/* JSON: every frame a different message, and enough of them that a 32 KiB window (a
+ * context-takeover compressor's) holds no earlier copy of the one being sent. */
+#define JSON_POOL_BYTES (16u << 20)
+#define JSON_POOL_MAX 16384
 
 static const char HEX[] = "0123456789abcdef";
 
-int payload_init(struct payload *pl, size_t size, bool text, bool raw, uint64_t *rng)
+int payload_init(struct payload *pl, size_t size, enum payload_kind kind, bool raw,
+                 uint64_t *rng)
 {
     memset(pl, 0, sizeof *pl);
     pl->size = size;
+    pl->kind = kind;
+    pl->id_off = kind == PAYLOAD_JSON ? JSON_ID_OFF : 0;
     pl->id_len = size < ID_MAX ? size : ID_MAX;
-    pl->opcode = text ? OP_TEXT : OP_BINARY;
+    pl->opcode = kind == PAYLOAD_BINARY ? OP_BINARY : OP_TEXT;
     pl->raw = raw;
     pl->plain = malloc(size ? size : 1);
     if (!pl->plain)
@@ -30,13 +38,14 @@ int payload_init(struct payload *pl, size_t size, bool text, bool raw, uint64_t 
      * applied at the wrong offset shows. Binary: every byte value, 0x00 and 0xFF included. */
     uint64_t s = 0x9E3779B97F4A7C15ULL;
     for (size_t i = 0; i < size; i++)
-        pl->plain[i] = text ? (uint8_t)(0x21 + i % 94) : (uint8_t)(rng_next(&s) >> 56);
+        pl->plain[i] = kind != PAYLOAD_BINARY ? (uint8_t)(0x21 + i % 94)
+                                              : (uint8_t)(rng_next(&s) >> 56);
 
-    pl->npool = size ? POOL_BYTES / size : POOL_MAX;
+    size_t pool_bytes = kind == PAYLOAD_JSON ? JSON_POOL_BYTES : POOL_BYTES;
+    unsigned pool_max = kind == PAYLOAD_JSON ? JSON_POOL_MAX : POOL_MAX;
+    pl->npool = size && pool_bytes / size < pool_max ? (unsigned)(pool_bytes / size) : pool_max;
     if (pl->npool < POOL_MIN)
         pl->npool = POOL_MIN;
-    if (pl->npool > POOL_MAX)
-        pl->npool = POOL_MAX;
     pl->pool = calloc(pl->npool, sizeof *pl->pool);
     if (!pl->pool)
         return -1;
@@ -44,10 +53,17 @@ int payload_init(struct payload *pl, size_t size, bool text, bool raw, uint64_t 
         struct pool_frame *f = &pl->pool[k];
         uint64_t r = rng_next(rng);
         memcpy(f->mask, &r, 4);
+        f->plain = pl->plain;
+        if (kind == PAYLOAD_JSON) {
+            f->plain = k ? malloc(size) : pl->plain;
+            if (!f->plain)
+                return -1;
+            json_fill(f->plain, size, pl->id_len, &s);
+        }
         f->masked = malloc(size ? size : 1);
         if (!f->masked)
             return -1;
-        memcpy(f->masked, pl->plain, size);
+        memcpy(f->masked, f->plain, size);
         frame_mask(f->masked, size, f->mask, 0);
     }
     return 0;
@@ -55,9 +71,11 @@ int payload_init(struct payload *pl, size_t size, bool text, bool raw, uint64_t 
 
 void payload_free(struct payload *pl)
 {
-    for (unsigned k = 0; pl->pool && k < pl->npool; k++)
-        if (pl->pool[k].masked != pl->plain)
-            free(pl->pool[k].masked);
+    for (unsigned k = 0; pl->pool && k < pl->npool; k++) {
+        free(pl->pool[k].masked);
+        if (pl->pool[k].plain != pl->plain)
+            free(pl->pool[k].plain);
+    }
     free(pl->pool);
     free(pl->plain);
     memset(pl, 0, sizeof *pl);
@@ -77,26 +95,44 @@ void payload_build(const struct payload *pl, uint32_t conn, uint64_t seq, uint64
 
     const struct pool_frame *f = &pl->pool[pl->npool > 1 ? rng_next(rng) % pl->npool : 0];
     size_t h = pl->raw ? 0 : frame_client_header(m->prefix, pl->opcode, pl->size, f->mask);
-    memcpy(m->prefix + h, id, pl->id_len);
+    /* The bytes before the id come from the frame as they are (masked, or raw as sent). */
+    memcpy(m->prefix + h, f->masked, pl->id_off);
+    memcpy(m->prefix + h + pl->id_off, id, pl->id_len);
     if (!pl->raw)
-        frame_mask(m->prefix + h, pl->id_len, f->mask, 0);
-    m->prefix_len = (uint8_t)(h + pl->id_len);
-    m->body = f->masked + pl->id_len;
-    m->expect = pl->raw ? f->masked : pl->plain; /* raw: the body comes back as sent */
-    m->body_len = pl->size - pl->id_len;
+        frame_mask(m->prefix + h + pl->id_off, pl->id_len, f->mask, pl->id_off);
+    size_t head = pl->id_off + pl->id_len;
+    m->prefix_len = (uint8_t)(h + head);
+    m->body = f->masked + head;
+    m->expect = pl->raw ? f->masked : f->plain; /* raw: the body comes back as sent */
+    m->body_len = pl->size - head;
+    m->wire_out = (uint32_t)(h + pl->size);
+    m->ref_len = 0;
+}
+
+static bool in_id(const struct payload *pl, size_t off)
+{
+    return off >= pl->id_off && off - pl->id_off < pl->id_len;
+}
+
+void payload_plain(const struct payload *pl, const struct msg *m, uint8_t *out)
+{
+    memcpy(out, m->expect, pl->size);
+    memcpy(out + pl->id_off, m->id, pl->id_len);
 }
 
 uint8_t payload_expected(const struct payload *pl, const struct msg *m, size_t off)
 {
-    return off < pl->id_len ? m->id[off] : m->expect[off];
+    return in_id(pl, off) ? m->id[off - pl->id_off] : m->expect[off];
 }
 
 long payload_check(const struct payload *pl, const struct msg *m, size_t off, const uint8_t *p,
                    size_t n)
 {
+    /* The id's bytes byte by byte, the template's (nearly all) with memcmp first. */
+    size_t head = pl->id_off + pl->id_len;
     size_t i = 0;
-    for (; i < n && off + i < pl->id_len; i++)
-        if (p[i] != m->id[off + i])
+    for (; i < n && off + i < head; i++)
+        if (p[i] != payload_expected(pl, m, off + i))
             return (long)i;
     if (i < n && memcmp(p + i, m->expect + off + i, n - i) != 0) {
         for (; i < n; i++)

@@ -1,12 +1,17 @@
 #include "report.h"
 
+#include "pmd.h"
+
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 
 static const char *type_name(const struct bench *b)
 {
-    return b->opt.raw ? "raw" : b->opt.text ? "text" : "binary";
+    return b->opt.raw            ? "raw"
+           : b->opt.json_payload ? "json text"
+           : b->opt.text         ? "text"
+                                 : "binary";
 }
 
 static void json_string(FILE *f, const char *s)
@@ -63,6 +68,60 @@ static double per_server_cpu(const struct results *r)
     return r->server_cpu_s > 0 ? (double)r->msgs / r->server_cpu_s : 0;
 }
 
+static double per_msg(uint64_t total, uint64_t msgs)
+{
+    return msgs ? (double)total / (double)msgs : 0;
+}
+
+/* Wire bytes per echoed message, each way, and the compression figures. */
+static void json_wire(const struct bench *b, const struct results *r)
+{
+    printf("\"payload\": \"%s\", \"wire_bytes_per_msg\": {\"out\": %.1f, \"in\": %.1f, "
+           "\"frame_headers\": \"included\"}, ",
+           b->opt.json_payload ? "json" : "pattern", per_msg(b->wire_out, r->msgs),
+           per_msg(b->wire_in, r->msgs));
+    if (!b->opt.deflate) {
+        printf("\"deflate\": null, ");
+        return;
+    }
+    printf("\"deflate\": {\"offer\": ");
+    json_string(stdout, PMD_OFFER);
+    printf(", \"negotiated\": %u, \"declined\": %u, \"answer\": ", b->negotiated, b->declined);
+    if (b->negotiated)
+        json_string(stdout, b->ext_answer);
+    else
+        fputs("null", stdout);
+    printf(", \"level\": %d, \"echoes_compressed\": %llu, ", b->opt.deflate_level,
+           (unsigned long long)b->echoes_z);
+    if (b->ref_msgs)
+        printf("\"reference_bytes_per_msg\": %.1f, \"reference_msgs\": %llu}, ",
+               per_msg(b->ref_bytes, b->ref_msgs), (unsigned long long)b->ref_msgs);
+    else
+        printf("\"reference_bytes_per_msg\": null, \"reference_msgs\": 0}, ");
+}
+
+static void text_wire(const struct bench *b, const struct results *r)
+{
+    if (b->opt.raw || !r->msgs)
+        return;
+    printf("wire         %.1f B/msg out, %.1f B/msg in (frame headers included, control frames "
+           "not; payload %zu B)\n",
+           per_msg(b->wire_out, r->msgs), per_msg(b->wire_in, r->msgs), b->opt.size);
+    if (!b->opt.deflate)
+        return;
+    if (b->negotiated)
+        printf("deflate      %s (%u of %u connections); %llu of %llu echoes compressed\n",
+               b->ext_answer, b->negotiated, b->nconns, (unsigned long long)b->echoes_z,
+               (unsigned long long)r->msgs);
+    else
+        printf("deflate      declined by the server on every connection: ran uncompressed\n");
+    if (b->ref_msgs)
+        printf("reference    %.1f B/msg from a 32 KiB-window zlib keeping its context (level 6, "
+               "header included, %llu messages): the echoes are %.0f %% of it\n",
+               per_msg(b->ref_bytes, b->ref_msgs), (unsigned long long)b->ref_msgs,
+               100 * per_msg(b->wire_in, r->msgs) / per_msg(b->ref_bytes, b->ref_msgs));
+}
+
 static void print_json(const struct bench *b, const struct results *r)
 {
     const struct options *o = &b->opt;
@@ -85,6 +144,7 @@ static void print_json(const struct bench *b, const struct results *r)
            (unsigned long long)hist_percentile(h, 50), (unsigned long long)hist_percentile(h, 90),
            (unsigned long long)hist_percentile(h, 99), (unsigned long long)hist_percentile(h, 99.9),
            (unsigned long long)h->max, (unsigned long long)h->min, hist_mean(h));
+    json_wire(b, r);
     if (r->server_cpu_s >= 0)
         printf("\"server_cpu_s\": %.3f, \"msgs_per_server_cpu_s\": %.1f, ", r->server_cpu_s,
                per_server_cpu(r));
@@ -103,8 +163,10 @@ static void print_json(const struct bench *b, const struct results *r)
                        ? (r->rss_after - r->rss_before) * 1024 / (long)b->nconns
                        : 0;
         printf("\"server_rss_before_kib\": %ld, \"server_rss_after_kib\": %ld, "
-               "\"server_rss_end_kib\": %ld, \"rss_per_conn_bytes\": %ld, \"alive\": %u, ",
-               r->rss_before, r->rss_after, r->rss_end, per, r->alive);
+               "\"server_rss_end_kib\": %ld, \"rss_per_conn_bytes\": %ld, \"alive\": %u, "
+               "\"idle_echo\": %s, ",
+               r->rss_before, r->rss_after, r->rss_end, per, r->alive,
+               o->idle_echo ? "true" : "false");
     }
     printf("\"lost\": %llu, \"retries\": %llu, \"errors\": %llu, \"first_error\": ",
            (unsigned long long)r->lost, (unsigned long long)b->retries,
@@ -150,9 +212,10 @@ static void print_text(const struct bench *b, const struct results *r)
                r->connect_s, o->hold);
         if (r->rss_before >= 0 && r->rss_after >= 0) {
             long delta = r->rss_after - r->rss_before;
-            printf("server RSS   %ld KiB idle -> %ld KiB with %u connections (%ld KiB after the "
+            printf("server RSS   %ld KiB idle -> %ld KiB with %u connections%s (%ld KiB after the "
                    "hold)\n",
-                   r->rss_before, r->rss_after, b->nconns, r->rss_end);
+                   r->rss_before, r->rss_after, b->nconns,
+                   o->idle_echo ? ", after one echo on each" : "", r->rss_end);
             printf("per conn     %ld bytes of server RSS\n", delta * 1024 / (long)b->nconns);
             if (delta <= 0)
                 printf("warning      the server's RSS did not grow: it reused memory freed by an "
@@ -161,6 +224,7 @@ static void print_text(const struct bench *b, const struct results *r)
         printf("alive        %u of %u echoed one message after the hold (all sent at once, last "
                "echo after %.1f ms)\n",
                r->alive, b->nconns, (double)b->hist.max / 1000);
+        text_wire(b, r);
     } else {
         double rate = r->window_s > 0 ? (double)r->msgs / r->window_s : 0;
         if (o->rate > 0)
@@ -178,6 +242,7 @@ static void print_text(const struct bench *b, const struct results *r)
                    r->server_cpu_s, 100 * r->server_cpu_s / r->window_s, per_server_cpu(r));
         printf("wsload CPU   %.2f s (%.0f %% of a core)\n", r->gen_cpu_s,
                100 * r->gen_cpu_s / r->window_s);
+        text_wire(b, r);
         if (o->rate > 0)
             printf("send lag     p50 %llu us  p99 %llu us  max %llu us (wsload against its "
                    "schedule)\n",

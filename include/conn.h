@@ -25,6 +25,10 @@ void conn_abort(struct server *srv, struct timer_link *t);
 /* Reading resumes for a connection paused by the global buffer cap, if the total allows. */
 void conn_resume(struct server *srv, struct timer_link *t);
 
+/* Feeds connections the input they left: a compressed message that used its inflate budget in
+ * the last round goes on after everyone else had a turn. */
+void conn_run_backlog(struct server *srv);
+
 /* Frees connections closed during the last event batch. */
 void conn_free_closed(struct server *srv);
 

@@ -14,6 +14,28 @@
  * messages stream back as fragments, so memory never scales with message size. */
 #define DEFAULT_COALESCE_MAX (64u * 1024)
 
+/* permessage-deflate. Whole messages up to DEFLATE_SMALL bytes are compressed at zlib's default
+ * level with memLevel 4 (a 4 KiB hash, which every message's reset clears); larger ones at
+ * level 3 with memLevel 8: measured on 16 KiB JSON, level 3 is 1.4x as fast as level 6 for 14%
+ * more bytes. One inflate step writes DEFLATE_CHUNK bytes; one session_feed call inflates at
+ * most DEFLATE_TURN bytes (the rest waits for the other connections' turn). Echoes under
+ * DEFLATE_MIN_SIZE bytes go out plain: a deflate block costs more than it could save. The send
+ * history (our last compressed bytes, which the client still holds) primes the next message:
+ * 4 KiB brings 200 B JSON messages within 10% of a zlib stream that keeps a 32 KiB window
+ * (1 KiB: 126%). */
+#define DEFLATE_LEVEL 6
+#ifndef DEFLATE_LARGE_LEVEL
+#define DEFLATE_LARGE_LEVEL 3
+#endif
+#define DEFLATE_MEM_LEVEL 8
+#define DEFLATE_SMALL (4u * 1024)
+#define DEFLATE_SMALL_MEM_LEVEL 4
+#define DEFLATE_CHUNK (64u * 1024)
+#define DEFLATE_TURN (256u * 1024)
+#define DEFLATE_MIN_SIZE 32
+#define DEFLATE_SEND_HISTORY 4096
+#define ZPOOL_KEEP 8
+
 /* Request line plus headers; beyond it the answer is 431. */
 #define DEFAULT_MAX_HEADER_BYTES (8u * 1024)
 #define MAX_HEADER_COUNT 64

@@ -18,6 +18,8 @@ enum ws_opcode {
 
 static inline bool ws_opcode_is_control(uint8_t op) { return op & 0x8; }
 
+#define WS_RSV1 0x40 /* in the first header byte: a compressed message (RFC 7692) */
+
 #define WS_MAX_HEADER 14       /* 2 + 8 (64-bit length) + 4 (mask) */
 #define WS_MAX_SERVER_HEADER 10
 #define WS_MAX_CONTROL_PAYLOAD 125
@@ -30,7 +32,9 @@ struct frame_decoder {
     uint8_t opcode;
     bool fin;
     bool in_payload;
-    bool keep_masked;        /* report payload still masked (see frame_unmask_copy) */
+    bool keep_masked : 1;    /* report payload still masked (see frame_unmask_copy) */
+    bool rsv1_ok : 1;        /* permessage-deflate was negotiated: RSV1 may start a message */
+    bool rsv1 : 1;           /* the current frame has RSV1 set (its message is compressed) */
     uint8_t hdr[WS_MAX_HEADER];
 };
 
@@ -56,6 +60,10 @@ struct frame_result {
  * copying them where they go (one pass instead of two). An empty payload is reported as one FRAME_PAYLOAD with len 0 and end. */
 size_t frame_decode(struct frame_decoder *d, uint8_t *in, size_t n, struct frame_result *r);
 
+/* Gives back the last n payload bytes reported (not used after all): they are reported again,
+ * at the same mask position, from the next input, which must start with them (still masked). */
+void frame_unconsume(struct frame_decoder *d, size_t n);
+
 /* A whole, valid frame found by frame_peek_whole. */
 struct frame_whole {
     uint8_t opcode;
@@ -65,8 +73,8 @@ struct frame_whole {
     size_t len;
 };
 
-/* When the decoder is between frames and in[0..n) starts with a whole valid frame, describes it
- * in w and returns its total length; else returns 0 (nothing is consumed: frame_decode then
+/* When the decoder is between frames and in[0..n) starts with a whole valid frame without RSV1,
+ * describes it in w and returns its total length; else returns 0 (nothing is consumed: frame_decode then
  * takes the input, and reports any error). The decoder is not changed either way. */
 size_t frame_peek_whole(const struct frame_decoder *d, uint8_t *in, size_t n,
                         struct frame_whole *w);

@@ -6,6 +6,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "deflate_offer.h"
 #include "http_request.h"
 
 #define WS_ACCEPT_LEN 28
@@ -16,6 +17,7 @@ struct handshake {
     struct http_slice detail; /* the offending value, for the log only; p is NULL if none */
     unsigned retry_after; /* seconds, sent as Retry-After when not 0 */
     char accept[WS_ACCEPT_LEN + 1];
+    char extensions[DEFLATE_RESPONSE_MAX]; /* the Sec-WebSocket-Extensions value of a 101; "" for none */
 };
 
 /* Sec-WebSocket-Accept for a key: base64(SHA-1(key + RFC 6455 GUID)). */

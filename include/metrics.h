@@ -26,6 +26,7 @@ struct metrics {
     uint64_t other_closes;       /* application codes beyond METRICS_APP_CODES */
     uint64_t rejected[METRICS_STATUS_COUNT]; /* error responses, by status as listed above */
     uint64_t ip_limited[2];      /* refused per client address: over connections, over rate */
+    uint64_t deflate_negotiated; /* upgrades that agreed permessage-deflate */
 };
 
 enum { METRICS_IP_CONNECTIONS, METRICS_IP_RATE };

@@ -7,6 +7,7 @@
 #include <stdint.h>
 
 #include "defaults.h"
+#include "deflate_offer.h"
 #include "forwarded.h"
 #include "ip_addr.h"
 
@@ -27,6 +28,7 @@ struct options {
     uint64_t max_connections;  /* 0: from the descriptor limit */
     int log_level;
     bool console;              /* serve the browser console at / */
+    enum deflate_mode deflate; /* permessage-deflate: off, on, takeover */
     int workers;               /* 1: one process, no fork; N > 1: a supervisor and N workers */
     const char *unix_path;     /* non-NULL: listen on this Unix socket instead of TCP */
     /* --allow-origin values, each a comma-separated list of origins, "null" or "*" */

@@ -36,6 +36,7 @@ struct server {
     struct timer_list sending;     /* output pending: re-armed by write progress */
     struct timer_list closing;     /* Close sent, flushing or lingering */
     struct conn *graveyard;    /* closed during this batch; freed after it */
+    struct conn *backlog;      /* with input left to feed in the next round */
     uint64_t conn_count;       /* every live connection, refused ones included */
     uint64_t refusing;         /* connections over the limit, being answered with 503 */
     uint64_t max_conns;

@@ -10,6 +10,8 @@
 
 #include "close_code.h"
 #include "defaults.h"
+#include "deflate.h"
+#include "deflate_offer.h"
 #include "forwarded.h"
 #include "handshake.h"
 #include "http_request.h"
@@ -27,7 +29,7 @@ enum conn_state {
     CONN_CLOSED,    /* socket closed; freed after the current event batch */
 };
 
-/* Laid out to stay at 184 bytes (memory per idle connection is a headline figure): the small
+/* Laid out to stay at 192 bytes (memory per idle connection is a headline figure): the small
  * fields fill the padding after state and the flags share one byte. */
 struct conn {
     struct io_watch watch;
@@ -39,15 +41,18 @@ struct conn {
     bool paused_by_cap : 1;  /* not read because of the global buffer cap */
     bool wrote : 1;          /* the socket took some output since the last progress check */
     uint8_t stalls : 3;      /* send-progress checks in a row that found none (< SEND_CHECKS) */
+    bool backlogged : 1;     /* in srv->backlog: input left to feed (see conn_run_backlog) */
     uint32_t acked;          /* the peer's acknowledged byte count at the last check (low bits) */
     struct timer_link timer; /* in the server list that matches the state */
     struct buf out;          /* output the socket did not take yet */
-    struct buf in;           /* an incomplete request head */
+    struct buf in;           /* an incomplete request head; once open, input left to feed */
     struct session session;
-    struct conn *next_closed;
+    struct conn *next_closed; /* in the graveyard, or in the backlog */
     uint32_t accounted;      /* buffer capacity counted in srv->buffered */
     uint32_t per_ip;         /* handle in srv->per_ip, released at teardown; 0: not counted */
 };
+
+_Static_assert(sizeof(struct conn) <= 192, "memory per idle connection is a headline figure");
 
 /* conn.per_ip of a connection from a trusted proxy: charged to the client its request names. */
 #define PER_IP_AT_REQUEST UINT32_MAX
@@ -73,8 +78,10 @@ static void teardown(struct server *srv, struct conn *c, const char *why)
     buf_free(&c->in);
     buf_free(&c->out);
     c->state = CONN_CLOSED;
-    c->next_closed = srv->graveyard;
-    srv->graveyard = c;
+    if (!c->backlogged) { /* else the backlog run moves it to the graveyard */
+        c->next_closed = srv->graveyard;
+        srv->graveyard = c;
+    }
     srv->conn_count--;
     if (c->refused)
         srv->refusing--;
@@ -154,7 +161,7 @@ static bool send_scratch(struct server *srv, struct conn *c)
 /* Keeps srv->buffered equal to the buffer capacity all connections hold. */
 static void account(struct server *srv, struct conn *c)
 {
-    uint32_t now = c->out.cap + c->in.cap + c->session.hold.cap;
+    uint32_t now = c->out.cap + c->in.cap + (uint32_t)session_memory(&c->session);
     srv->buffered += now;
     srv->buffered -= c->accounted;
     if (now < c->accounted && srv->paused_by_cap)
@@ -166,17 +173,26 @@ static void account(struct server *srv, struct conn *c)
  * their reading can make the server hold more. Anyone else is read on: a partial frame is held
  * only while the cap allows (see hold_budget), else streamed, so a client parking bytes cannot
  * stop the server from reading its neighbours. */
+static uint64_t buffered_total(const struct server *srv)
+{
+    return srv->buffered + zpool_in_use_bytes(srv->limits.zpool);
+}
+
+/* The zlib streams of compressed messages in flight count in the cap too; while the pool is
+ * at its share of the cap, no connection starts a compressed message (it may finish one). */
 static bool paused_by_cap(struct server *srv, struct conn *c)
 {
-    bool pause = buf_len(&c->out) > 0 &&
-                 srv->buffered > (c->paused_by_cap ? srv->opt.max_buffered / 4 * 3
-                                                   : srv->opt.max_buffered);
+    bool pause = (buf_len(&c->out) > 0 &&
+                  buffered_total(srv) > (c->paused_by_cap ? srv->opt.max_buffered / 4 * 3
+                                                          : srv->opt.max_buffered)) ||
+                 (c->session.pmd && !session_holds_streams(&c->session) &&
+                  zpool_full(srv->limits.zpool));
     if (pause != c->paused_by_cap) {
         c->paused_by_cap = pause;
         if (pause) {
             srv->paused_by_cap++;
             log_warn(&srv->log, "%s not read: %llu bytes buffered, over --max-buffered", PEER(c),
-                     (unsigned long long)srv->buffered);
+                     (unsigned long long)buffered_total(srv));
         } else {
             srv->paused_by_cap--;
         }
@@ -211,8 +227,10 @@ static void settle(struct server *srv, struct conn *c)
         mask = IO_READ;
         break;
     case CONN_OPEN:
-        /* Backpressure: a client that does not read stops being read. */
-        if (buf_len(&c->out) < srv->opt.output_high_water && !paused_by_cap(srv, c))
+        /* Backpressure: a client that does not read stops being read. Input left to feed
+         * goes first. */
+        if (buf_len(&c->out) < srv->opt.output_high_water && !paused_by_cap(srv, c) &&
+            !c->backlogged)
             mask = IO_READ;
         break;
     default:
@@ -240,19 +258,38 @@ static void finish(struct server *srv, struct conn *c)
     timer_arm(&srv->closing, &c->timer, srv->now_ms);
 }
 
-/* Runs received WebSocket bytes through the session and sends what it produced. */
+static void queue_backlog(struct server *srv, struct conn *c)
+{
+    if (c->backlogged)
+        return;
+    c->backlogged = true;
+    c->next_closed = srv->backlog;
+    srv->backlog = c;
+}
+
+/* Runs received WebSocket bytes through the session and sends what it produced. Input the
+ * session left (a compressed message used its inflate budget for this turn) is kept, and fed
+ * after the other connections had their turn. data must not be c->in's. */
 static void feed(struct server *srv, struct conn *c, uint8_t *data, size_t n)
 {
     const char *error;
     enum session_state before = c->session.state;
-    srv->limits.hold_budget =
-        srv->buffered < srv->opt.max_buffered ? srv->opt.max_buffered - srv->buffered : 0;
-    session_feed(&c->session, &srv->limits, data, n, &srv->scratch, &error);
+    uint64_t total = buffered_total(srv);
+    srv->limits.hold_budget = total < srv->opt.max_buffered ? srv->opt.max_buffered - total : 0;
+    size_t used = session_feed(&c->session, &srv->limits, data, n, &srv->scratch, &error);
     if (error)
         log_info(&srv->log, "%s failing the connection with %u: %s", PEER(c),
                  c->session.close_code, error);
+    if (srv->paused_by_cap && !zpool_full(srv->limits.zpool))
+        srv->resume_scan = true; /* streams may have come back */
     if (!send_scratch(srv, c))
         return;
+    if (c->session.state != SESSION_DONE &&
+        (used < n || session_has_backlog(&c->session))) {
+        if (!buf_append(&c->in, data + used, n - used))
+            return teardown(srv, c, "out of memory");
+        queue_backlog(srv, c);
+    }
     if (c->session.state == SESSION_DONE) {
         if (before == SESSION_OPEN && !error)
             log_debug(&srv->log, "%s close handshake answered with %u", PEER(c),
@@ -396,18 +433,50 @@ static void on_handshake_bytes(struct server *srv, struct conn *c, size_t n)
         send_scratch(srv, c);
         return;
     }
+    struct deflate_params pmd;
+    if (deflate_negotiate_request(&req, srv->opt.deflate, &pmd, hs.extensions)) {
+        session_use_deflate(&c->session, pmd.server_no_takeover, pmd.client_no_takeover,
+                            pmd.server_bits, pmd.client_bits);
+        srv->metrics.deflate_negotiated++;
+    }
     if (!queue_response(srv, &hs))
         return teardown(srv, c, "out of memory");
-    log_debug(&srv->log, "%s upgraded", PEER(c));
+    log_debug(&srv->log, "%s upgraded%s%s", PEER(c), hs.extensions[0] ? " with " : "",
+              hs.extensions);
     c->upgraded = true;
     srv->metrics.open++;
     srv->metrics.upgrades++;
     c->state = CONN_OPEN;
     timer_arm(&srv->open, &c->timer, srv->now_ms);
     /* Frames pipelined behind the request are not lost: the session takes them from wherever
-     * they are (the shared buffer or this connection's request buffer). */
+     * they are (the shared buffer or this connection's request buffer, which it may refill). */
+    struct buf head = c->in;
+    c->in = (struct buf){ 0 };
     feed(srv, c, (uint8_t *)data + rc, len - (size_t)rc);
-    buf_free(&c->in);
+    buf_free(&head);
+}
+
+void conn_run_backlog(struct server *srv)
+{
+    struct conn *list = srv->backlog;
+    srv->backlog = NULL;
+    while (list) {
+        struct conn *c = list;
+        list = c->next_closed;
+        c->backlogged = false;
+        if (c->state == CONN_CLOSED) {
+            c->next_closed = srv->graveyard;
+            srv->graveyard = c;
+            continue;
+        }
+        struct buf left = c->in;
+        c->in = (struct buf){ 0 };
+        if (c->state == CONN_OPEN)
+            feed(srv, c, left.data ? left.data + left.start : srv->rbuf, buf_len(&left));
+        buf_free(&left);
+        if (c->state != CONN_CLOSED)
+            settle(srv, c);
+    }
 }
 
 /* One read per readiness event. Returns true when input may be left: the read filled the buffer,

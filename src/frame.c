@@ -9,14 +9,20 @@ static bool opcode_is_known(uint8_t op)
     return op <= WS_OP_BINARY || (op >= WS_OP_CLOSE && op <= WS_OP_PONG);
 }
 
-/* Checks the first header byte alone, so a bad frame is refused before anything else arrives. */
-static const char *check_byte0(uint8_t b0)
+/* Checks the first header byte alone, so a bad frame is refused before anything else arrives.
+ * RSV1 marks the first frame of a compressed message (RFC 7692 §6): never a control frame or
+ * a continuation. */
+static const char *check_byte0(const struct frame_decoder *d, uint8_t b0)
 {
     uint8_t op = b0 & 0x0F;
-    if (b0 & 0x70)
+    if ((b0 & 0x30) || ((b0 & 0x40) && !d->rsv1_ok))
         return "reserved bits set without a negotiated extension";
     if (!opcode_is_known(op))
         return "reserved opcode";
+    if ((b0 & 0x40) && ws_opcode_is_control(op))
+        return "RSV1 on a control frame";
+    if ((b0 & 0x40) && op == WS_OP_CONT)
+        return "RSV1 on a continuation frame";
     if (ws_opcode_is_control(op) && !(b0 & 0x80))
         return "fragmented control frame";
     return NULL;
@@ -62,6 +68,7 @@ static const char *parse_header(struct frame_decoder *d, const uint8_t *h, uint6
     d->mask_pos = 0;
     d->opcode = h[0] & 0x0F;
     d->fin = h[0] & 0x80;
+    d->rsv1 = h[0] & 0x40;
     d->remaining = len;
     d->in_payload = true;
     *len_out = len;
@@ -75,13 +82,13 @@ static size_t decode_header(struct frame_decoder *d, uint8_t *in, size_t n, stru
     if (d->hdr_len == 0 && n >= 2 && n >= header_size(in[1])) {
         h = in; /* fast path: the whole header is in this read */
         used = header_size(in[1]);
-        if ((r->reason = check_byte0(h[0])) || (r->reason = check_byte1(h[0], h[1])))
+        if ((r->reason = check_byte0(d, h[0])) || (r->reason = check_byte1(h[0], h[1])))
             goto fail;
     } else {
         /* Carry header bytes between reads, checking each byte as early as it can be. */
         while (used < n) {
             d->hdr[d->hdr_len++] = in[used++];
-            if (d->hdr_len == 1 && (r->reason = check_byte0(d->hdr[0])))
+            if (d->hdr_len == 1 && (r->reason = check_byte0(d, d->hdr[0])))
                 goto fail;
             if (d->hdr_len == 2 && (r->reason = check_byte1(d->hdr[0], d->hdr[1])))
                 goto fail;
@@ -137,13 +144,22 @@ size_t frame_decode(struct frame_decoder *d, uint8_t *in, size_t n, struct frame
     return take;
 }
 
+void frame_unconsume(struct frame_decoder *d, size_t n)
+{
+    if (!n)
+        return;
+    d->remaining += n;
+    d->mask_pos = (uint8_t)((d->mask_pos - n) & 3);
+    d->in_payload = true;
+}
+
 size_t frame_peek_whole(const struct frame_decoder *d, uint8_t *in, size_t n,
                         struct frame_whole *w)
 {
     if (d->in_payload || d->hdr_len || n < 2)
         return 0;
     size_t hs = header_size(in[1]);
-    if (n < hs || check_byte0(in[0]) || check_byte1(in[0], in[1]))
+    if (n < hs || (in[0] & 0x40) || check_byte0(d, in[0]) || check_byte1(in[0], in[1]))
         return 0;
     struct frame_decoder h = *d; /* parse_header fills a decoder; d itself stays untouched */
     uint64_t len;

@@ -52,6 +52,7 @@ void handshake_error(struct handshake *hs, int status, const char *why)
     hs->detail = (struct http_slice){ NULL, 0 };
     hs->retry_after = 0;
     hs->accept[0] = '\0';
+    hs->extensions[0] = '\0';
 }
 
 /* The one header named `name`; sets *count to how many there were. */
@@ -122,6 +123,8 @@ void handshake_evaluate(const struct http_request *req, const char *ws_path, str
     hs->status = 101;
     hs->why = "switching protocols";
     hs->detail = (struct http_slice){ NULL, 0 };
+    hs->retry_after = 0;
+    hs->extensions[0] = '\0'; /* the caller negotiates extensions */
     ws_accept_key(v->p, v->len, hs->accept);
     if (!hs->accept[0])
         handshake_error(hs, 500, "could not compute Sec-WebSocket-Accept");
@@ -354,8 +357,10 @@ size_t handshake_response(const struct handshake *hs, char *out, size_t cap)
                      "Server: websock/" WEBSOCK_VERSION "\r\n"
                      "Upgrade: websocket\r\n"
                      "Connection: Upgrade\r\n"
-                     "Sec-WebSocket-Accept: %s\r\n\r\n",
-                     hs->accept);
+                     "Sec-WebSocket-Accept: %s\r\n"
+                     "%s%s%s\r\n",
+                     hs->accept, hs->extensions[0] ? "Sec-WebSocket-Extensions: " : "",
+                     hs->extensions, hs->extensions[0] ? "\r\n" : "");
     } else {
         const char *extra = hs->status == 426 ? "Sec-WebSocket-Version: 13\r\n"
                           : hs->status == 405 ? "Allow: GET\r\n"

@@ -117,5 +117,19 @@ size_t metrics_format(const struct metrics *m, char *out, size_t cap)
         (unsigned long long)m->ip_limited[METRICS_IP_CONNECTIONS]);
     put(&t, "websock_ip_limited_total{reason=\"rate\"} %llu\n",
         (unsigned long long)m->ip_limited[METRICS_IP_RATE]);
+
+    single(&t, "websock_deflate_negotiated_total", "counter",
+           "Upgrades that agreed permessage-deflate.", m->deflate_negotiated);
+    family(&t, "websock_deflate_bytes_total", "counter",
+           "Payload bytes of compressed messages: on the wire (form=\"compressed\") and "
+           "uncompressed (form=\"plain\"), received (direction=\"in\", inflated) or sent "
+           "(direction=\"out\", before deflating).");
+    const struct { const char *dir, *form; uint64_t v; } z[] = {
+        { "in", "compressed", m->echo.z_wire_in },   { "in", "plain", m->echo.z_plain_in },
+        { "out", "compressed", m->echo.z_wire_out }, { "out", "plain", m->echo.z_plain_out },
+    };
+    for (size_t i = 0; i < sizeof z / sizeof z[0]; i++)
+        put(&t, "websock_deflate_bytes_total{direction=\"%s\",form=\"%s\"} %llu\n", z[i].dir,
+            z[i].form, (unsigned long long)z[i].v);
     return t.len;
 }

@@ -54,6 +54,11 @@ static void usage(FILE *f)
             "                        or forwarded (RFC 7239)\n"
             "  --per-ip-exempt ADDR[/BITS]  clients never limited per address; repeatable or\n"
             "                        a comma list; none: no exemption (default %s)\n"
+            "  --deflate MODE        permessage-deflate: on (compressed messages are echoed\n"
+            "                        compressed; clients reset their context per message),\n"
+            "                        takeover (as on, but a client that offers\n"
+            "                        client_max_window_bits keeps its context, window at most\n"
+            "                        2^%d), or off (default on)\n"
             "  --log-level LEVEL     error, warn, info or debug (default info)\n"
             "  --no-page             do not serve the browser console at / (then 404)\n"
             "  --workers N           N > 1: N worker processes share the port (SO_REUSEPORT),\n"
@@ -73,6 +78,7 @@ static void usage(FILE *f)
             DEFAULT_PING_INTERVAL_MS, DEFAULT_IDLE_TIMEOUT_MS, FD_RESERVE,
             DEFAULT_MAX_BUFFERED >> 20, DEFAULT_MAX_CONNECTIONS_PER_IP,
             DEFAULT_HANDSHAKE_RATE_PER_IP, DEFAULT_HANDSHAKE_BURST_PER_IP, DEFAULT_PER_IP_EXEMPT,
+            DEFLATE_TAKEOVER_BITS,
             DEFAULT_WORKERS);
 }
 
@@ -162,6 +168,7 @@ int options_parse(int argc, char **argv, struct options *o)
         .max_connections = DEFAULT_MAX_CONNECTIONS,
         .log_level = LOG_INFO,
         .console = true,
+        .deflate = DEFLATE_ON,
         .workers = DEFAULT_WORKERS,
         .max_connections_per_ip = DEFAULT_MAX_CONNECTIONS_PER_IP,
         .handshake_rate_per_ip = DEFAULT_HANDSHAKE_RATE_PER_IP,
@@ -172,7 +179,7 @@ int options_parse(int argc, char **argv, struct options *o)
            O_HS_TIMEOUT, O_CLOSE_TIMEOUT, O_SEND_TIMEOUT, O_PING_INTERVAL, O_IDLE_TIMEOUT,
            O_MAX_CONNECTIONS, O_MAX_BUFFERED, O_LOG_LEVEL, O_HELP, O_VERSION, O_NO_PAGE,
            O_WORKERS, O_UNIX, O_ALLOW_ORIGIN, O_PER_IP, O_RATE_PER_IP, O_BURST_PER_IP,
-           O_TRUST_PROXY, O_PROXY_HEADER, O_PER_IP_EXEMPT };
+           O_TRUST_PROXY, O_PROXY_HEADER, O_PER_IP_EXEMPT, O_DEFLATE };
     static const struct option longopts[] = {
         { "port", required_argument, NULL, O_PORT },
         { "bind", required_argument, NULL, O_BIND },
@@ -201,6 +208,7 @@ int options_parse(int argc, char **argv, struct options *o)
         { "trust-proxy", required_argument, NULL, O_TRUST_PROXY },
         { "proxy-header", required_argument, NULL, O_PROXY_HEADER },
         { "per-ip-exempt", required_argument, NULL, O_PER_IP_EXEMPT },
+        { "deflate", required_argument, NULL, O_DEFLATE },
         { 0 },
     };
     opterr = 0;
@@ -289,6 +297,10 @@ int options_parse(int argc, char **argv, struct options *o)
             break;
         case O_NO_PAGE:
             o->console = false;
+            break;
+        case O_DEFLATE:
+            if (!deflate_mode_parse(optarg, &o->deflate))
+                return bad_value(name, optarg, "on, off or takeover");
             break;
         case O_WORKERS:
             if (parse_count(optarg, 1, MAX_WORKERS, &v))

@@ -15,6 +15,7 @@
 
 #include "conn.h"
 #include "defaults.h"
+#include "deflate.h"
 #include "handshake.h"
 #include "net.h"
 #include "notify.h"
@@ -125,6 +126,7 @@ int server_init(struct server *srv, const struct options *opt, const struct work
     srv->limits.max_message = opt->max_message;
     srv->limits.coalesce_max = opt->coalesce_max;
     srv->limits.counts = &srv->metrics.echo;
+    srv->limits.inflate_turn = DEFLATE_TURN;
     srv->listener.fd = srv->signals.fd = srv->spare_fd = -1;
     timer_list_init(&srv->handshaking, opt->handshake_timeout_ms);
     int64_t ping = opt->ping_interval_ms, idle = opt->idle_timeout_ms;
@@ -156,7 +158,11 @@ int server_init(struct server *srv, const struct options *opt, const struct work
     /* Page-aligned: the kernel's copy into it (rep movsb) runs measurably slower into a
      * destination that is not cache-line aligned, and malloc gives 16 bytes. */
     srv->rbuf = aligned_alloc(4096, READ_BUFFER_SIZE);
+    /* zlib streams of messages in flight may take half of the buffer cap. */
+    srv->limits.zpool = zpool_new(opt->max_buffered / 2);
+    srv->limits.inflate_buf = malloc(DEFLATE_CHUNK);
     if (srv->signals.fd < 0 || srv->spare_fd < 0 || !srv->loop || !srv->rbuf ||
+        !srv->limits.zpool || !srv->limits.inflate_buf ||
         loop_set(srv->loop, &srv->listener, IO_READ) < 0 ||
         loop_set(srv->loop, &srv->signals, IO_READ) < 0) {
         log_error(&srv->log, "cannot set up the event loop: %s", strerror(errno));
@@ -196,6 +202,8 @@ void server_destroy(struct server *srv)
     free(srv->peer_poll);
     free(srv->peer_waiting);
     free(srv->rbuf);
+    zpool_free(srv->limits.zpool);
+    free(srv->limits.inflate_buf);
     buf_free(&srv->scratch.bytes);
     ip_limit_destroy(&srv->per_ip);
 }
@@ -396,6 +404,8 @@ static int next_timeout_ms(struct server *srv)
     for (size_t i = 0; i < sizeof waits / sizeof waits[0]; i++)
         if (waits[i] >= 0 && (best < 0 || waits[i] < best))
             best = waits[i];
+    if (srv->backlog)
+        return 0; /* input is waiting: look at events, do not wait for them */
     int64_t w;
     if (srv->stopping) {
         w = srv->stop_deadline_ms > srv->now_ms ? srv->stop_deadline_ms - srv->now_ms : 0;
@@ -446,6 +456,7 @@ int server_run(struct server *srv)
         check_peers(srv);
         if (srv->resume_scan)
             resume_paused(srv);
+        conn_run_backlog(srv);
         conn_free_closed(srv);
     }
     log_info(&srv->log, "stopped");

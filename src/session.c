@@ -1,12 +1,103 @@
 #include "session.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 #include "close_code.h"
+#include "defaults.h"
+#include "deflate.h"
 #include "utf8.h"
 
 static const char err_utf8[] = "invalid UTF-8 in a text message";
 static const char err_oom[] = "out of memory";
+static const char err_inflate[] = "invalid deflate data in a compressed message";
+static const char err_too_big[] = "message larger than --max-message";
+
+/* The last bytes of one side's compressed messages, which that side's next message may refer
+ * to: grown as messages come, up to a window, so a connection that sent one small message holds
+ * little. */
+struct history {
+    uint8_t *p;
+    uint16_t len, cap, max;
+};
+
+/* A connection's permessage-deflate state, made at its first compressed message and kept: the
+ * streams of the message in flight, and each side's history. */
+struct session_z {
+    struct zpool *pool;
+    struct zstream *in;   /* inflating the message in flight */
+    struct zstream *out;  /* deflating its echo, once that is streamed */
+    struct history sent;  /* our messages, which the client holds: the next one's dictionary */
+    struct history got;   /* the client's, when it keeps its context (--deflate takeover) */
+};
+
+static unsigned server_bits(const struct session *s) { return s->pmd_bits >> 4; }
+static unsigned client_bits(const struct session *s) { return s->pmd_bits & 15; }
+
+void session_use_deflate(struct session *s, bool server_no_takeover, bool client_no_takeover,
+                         unsigned server_window_bits, unsigned client_window_bits)
+{
+    s->pmd = PMD_ON | (server_no_takeover ? PMD_SERVER_NO_TAKEOVER : 0) |
+             (client_no_takeover ? PMD_CLIENT_NO_TAKEOVER : 0);
+    s->pmd_bits = (uint8_t)(server_window_bits << 4 | client_window_bits);
+    s->dec.rsv1_ok = true;
+}
+
+bool session_holds_streams(const struct session *s) { return s->z && (s->z->in || s->z->out); }
+
+uint64_t session_memory(const struct session *s)
+{
+    uint64_t n = s->hold.cap;
+    if (s->z)
+        n += sizeof *s->z + s->z->sent.cap + s->z->got.cap;
+    return n;
+}
+
+/* The state for a connection's first compressed message. */
+static struct session_z *z_state(struct session *s, struct zpool *pool)
+{
+    if (s->z)
+        return s->z;
+    /* History: only what the other side keeps. zlib's matches reach 2^wbits - 262 bytes back
+     * at most, so a send history longer than the window would never be used. */
+    unsigned sb = server_bits(s) < 9 ? 9 : server_bits(s);
+    size_t sent = s->pmd & PMD_SERVER_NO_TAKEOVER ? 0
+                  : DEFLATE_SEND_HISTORY < (1u << sb) ? DEFLATE_SEND_HISTORY : (1u << sb);
+    size_t got = s->pmd & PMD_CLIENT_NO_TAKEOVER ? 0 : (size_t)1 << client_bits(s);
+    struct session_z *z = calloc(1, sizeof *z);
+    if (!z)
+        return NULL;
+    z->pool = pool;
+    z->sent.max = (uint16_t)sent;
+    z->got.max = (uint16_t)got;
+    return s->z = z;
+}
+
+/* Keeps the last h->max bytes of what was kept plus p[0..n). Out of memory, it forgets: an
+ * empty history is always correct, only less compact. */
+static void history_push(struct history *h, const uint8_t *p, size_t n)
+{
+    if (!h->max || !n)
+        return;
+    if (n >= h->max)
+        p += n - h->max, n = h->max;
+    size_t want = h->len + n < h->max ? h->len + n : h->max;
+    if (want > h->cap) { /* grows to the window in a few steps, then stays */
+        size_t cap = h->cap ? 2u * h->cap : 256;
+        cap = cap < want ? want : cap > h->max ? h->max : cap;
+        uint8_t *q = realloc(h->p, cap);
+        if (!q) {
+            h->len = 0;
+            return;
+        }
+        h->p = q;
+        h->cap = (uint16_t)cap;
+    }
+    size_t keep = want - n;
+    memmove(h->p, h->p + h->len - keep, keep);
+    memcpy(h->p + keep, p, n);
+    h->len = (uint16_t)want;
+}
 
 /* Appends one server frame with an already plain payload. */
 static bool emit(struct buf *out, bool fin, uint8_t opcode, const uint8_t *p, size_t n)
@@ -54,6 +145,14 @@ void session_ping(struct session *s, struct buf *out)
 void session_free(struct session *s)
 {
     buf_free(&s->hold);
+    if (s->z) {
+        zstream_give(s->z->pool, s->z->in);
+        zstream_give(s->z->pool, s->z->out);
+        free(s->z->sent.p);
+        free(s->z->got.p);
+        free(s->z);
+        s->z = NULL;
+    }
 }
 
 /* A complete control frame. Returns an error reason, or NULL. */
@@ -102,6 +201,8 @@ static void begin_message(struct session *s, uint8_t op)
     s->utf8_state = UTF8_ACCEPT;
     s->streamed = false;
     s->held_len = 0;
+    s->z_msg = s->dec.rsv1;
+    s->z_more = s->z_last = s->z_echoing = s->z_plain_echo = false;
 }
 
 /* A new frame header. Returns an error reason (with the Close queued), or NULL. */
@@ -121,9 +222,17 @@ static const char *on_header(struct session *s, const struct session_limits *lim
     }
     if (op != WS_OP_CONT)
         begin_message(s, op);
+    if (s->z_msg) { /* its size is counted inflated */
+        s->whole = false;
+        if (!z_state(s, lim->zpool)) {
+            s->state = SESSION_DONE;
+            return err_oom;
+        }
+        return NULL;
+    }
     if (len > lim->max_message - s->msg_len) {
         fail(s, WS_CLOSE_TOO_BIG, out);
-        return "message larger than --max-message";
+        return err_too_big;
     }
     s->msg_len += len;
     s->whole = op != WS_OP_CONT && s->dec.fin && len <= lim->coalesce_max && len <= lim->hold_budget;
@@ -238,6 +347,195 @@ static const char *echo_failed(struct session *s, const char *err, struct buf *o
     return err;
 }
 
+/* ---- permessage-deflate ------------------------------------------------------------------ */
+
+/* Ends a compressed frame whose payload the deflater wrote at dst + WS_MAX_SERVER_HEADER: the
+ * payload moves up behind its header. RSV1 goes on the first frame of the message only. */
+static void commit_compressed(struct buf *out, uint8_t *dst, size_t len, bool fin, uint8_t op)
+{
+    size_t h = frame_header_len(len);
+    memmove(dst + h, dst + WS_MAX_SERVER_HEADER, len);
+    frame_header_encode(dst, fin, op, len);
+    buf_commit(out, h + len);
+}
+
+/* The echo of a compressed message that inflated whole in one step: one frame, compressed if
+ * that makes it smaller, else plain. */
+static const char *echo_whole_z(struct session *s, const uint8_t *p, size_t n, struct outq *q,
+                                struct session_counts *k)
+{
+    struct session_z *z = s->z;
+    struct zstream *d = NULL;
+    if (n >= DEFLATE_MIN_SIZE)
+        d = zout_begin(z->pool, server_bits(s), n <= DEFLATE_SMALL, z->sent.p, z->sent.len);
+    if (d) {
+        size_t cap = n + 3; /* output and its 4-byte tail: full means no smaller than n */
+        uint8_t *dst = buf_reserve(&q->bytes, WS_MAX_SERVER_HEADER + cap);
+        size_t used, len = 0;
+        bool full = true;
+        if (dst)
+            len = zout_run(d, p, n, &used, true, dst + WS_MAX_SERVER_HEADER, cap, &full);
+        zstream_give(z->pool, d);
+        if (!dst)
+            return err_oom;
+        if (!full) {
+            commit_compressed(&q->bytes, dst, len, true, s->msg_opcode | WS_RSV1);
+            history_push(&z->sent, p, n);
+            k->z_wire_out += len;
+            k->z_plain_out += n;
+            k->bytes_out += len;
+            k->messages_out++;
+            return NULL;
+        }
+    }
+    if (!emit(&q->bytes, true, s->msg_opcode, p, n))
+        return err_oom;
+    k->bytes_out += n;
+    k->messages_out++;
+    return NULL;
+}
+
+/* A step of a larger compressed message: through its own deflater, out as compressed
+ * fragments as the deflater produces them (fin: the message's last step). The first step is
+ * flushed, to see whether compressing shrinks it: if not (random or already compressed data),
+ * the whole message goes back plain. */
+static const char *echo_stream_z(struct session *s, const uint8_t *p, size_t n, bool fin,
+                                 struct outq *q, struct session_counts *k)
+{
+    struct session_z *z = s->z;
+    if (s->z_plain_echo) {
+        if (!emit(&q->bytes, fin, s->z_echoing ? WS_OP_CONT : s->msg_opcode, p, n))
+            return err_oom;
+        s->z_echoing = true;
+        k->bytes_out += n;
+        k->messages_out += fin;
+        return NULL;
+    }
+    bool first = !z->out;
+    if (first && !(z->out = zout_begin(z->pool, server_bits(s), false, z->sent.p, z->sent.len)))
+        return err_oom;
+    const uint8_t *plain = p;
+    size_t plain_len = n;
+    bool full;
+    do {
+        size_t cap = n + n / 16 + 64, used;
+        uint8_t *dst = buf_reserve(&q->bytes, WS_MAX_SERVER_HEADER + cap);
+        if (!dst)
+            return err_oom;
+        size_t len = zout_run(z->out, p, n, &used, fin || first, dst + WS_MAX_SERVER_HEADER,
+                              cap, &full);
+        if (first && (full || len + 4 >= n)) { /* no smaller: this message goes back plain */
+            zstream_give(z->pool, z->out);
+            z->out = NULL;
+            s->z_plain_echo = true;
+            return echo_stream_z(s, p, n, fin, q, k);
+        }
+        first = false;
+        p += used;
+        n -= used;
+        bool end = fin && !full;
+        if (len || end) {
+            commit_compressed(&q->bytes, dst, len, end,
+                              s->z_echoing ? WS_OP_CONT : s->msg_opcode | WS_RSV1);
+            s->z_echoing = true;
+            k->z_wire_out += len;
+            k->bytes_out += len;
+            k->messages_out += end;
+        }
+    } while (full);
+    history_push(&z->sent, plain, plain_len); /* the deflater's dictionary is set already */
+    k->z_plain_out += plain_len;
+    if (fin) {
+        zstream_give(z->pool, z->out);
+        z->out = NULL;
+    }
+    return NULL;
+}
+
+/* Inflates the current compressed message's input *in[0..*n) (last: it ends the message),
+ * checks what comes out and echoes it, DEFLATE_CHUNK bytes per step, until the input is taken
+ * or this call's budget is used (*n is then what is left for the next call). Returns an error
+ * reason (with the Close queued), or NULL. */
+static const char *inflate_message(struct session *s, const struct session_limits *lim,
+                                   const uint8_t **in, size_t *n, bool last, struct outq *q,
+                                   struct session_counts *k)
+{
+    struct session_z *z = s->z;
+    if (!z->in && !(z->in = zin_begin(z->pool, z->got.p, z->got.len))) {
+        s->state = SESSION_DONE;
+        return err_oom;
+    }
+    for (;;) {
+        if (lim->inflate_turn && s->z_turn >= lim->inflate_turn) { /* the others' turn */
+            s->z_more = true;
+            s->z_last = last && *n == 0;
+            return NULL;
+        }
+        uint64_t left = lim->max_message - s->msg_len;
+        size_t got = left < DEFLATE_CHUNK ? (size_t)left + 1 : DEFLATE_CHUNK, before = *n;
+        enum zin_status st = zin_run(z->in, in, n, last, lim->inflate_buf, &got);
+        k->z_wire_in += before - *n;
+        if (st == ZIN_ERROR) {
+            fail(s, WS_CLOSE_INVALID_DATA, &q->bytes);
+            return err_inflate;
+        }
+        k->z_plain_in += got;
+        if (got > left) { /* one byte over is enough to know */
+            fail(s, WS_CLOSE_TOO_BIG, &q->bytes);
+            return err_too_big;
+        }
+        s->msg_len += got;
+        s->z_turn += (uint32_t)got;
+        bool done = st == ZIN_DONE;
+        const uint8_t *p = lim->inflate_buf;
+        if (s->msg_opcode == WS_OP_TEXT) {
+            s->utf8_state = utf8_validate(s->utf8_state, p, got);
+            if (s->utf8_state == UTF8_REJECT || (done && s->utf8_state != UTF8_ACCEPT))
+                return echo_failed(s, err_utf8, &q->bytes);
+        }
+        if (got || done) {
+            history_push(&z->got, p, got);
+            const char *err = !s->streamed && done ? echo_whole_z(s, p, got, q, k)
+                                                   : echo_stream_z(s, p, got, done, q, k);
+            s->streamed = true;
+            if (err)
+                return echo_failed(s, err, &q->bytes);
+        }
+        if (done) {
+            zstream_give(z->pool, z->in);
+            z->in = NULL;
+            s->z_more = false;
+            s->msg_opcode = 0;
+            k->messages_in++;
+            return NULL;
+        }
+        if (st == ZIN_NEED_INPUT) {
+            s->z_more = false;
+            return NULL;
+        }
+    }
+}
+
+/* Payload of a compressed message (unmasked here; the decoder left it masked). What this
+ * call's budget did not take is masked again and given back to the decoder; *left says how
+ * much, for session_feed to return to the caller. */
+static const char *on_compressed_payload(struct session *s, const struct session_limits *lim,
+                                         const struct frame_result *r, struct outq *q,
+                                         struct session_counts *k, size_t *left)
+{
+    ws_unmask(r->data, r->len, s->dec.mask, r->mask_pos);
+    const uint8_t *in = r->data;
+    size_t n = r->len;
+    const char *err = inflate_message(s, lim, &in, &n, r->end && s->dec.fin, q, k);
+    k->bytes_in += r->len - n;
+    *left = err ? 0 : n;
+    if (*left) {
+        ws_unmask(r->data + r->len - n, n, s->dec.mask, (unsigned)(r->mask_pos + r->len - n) & 3);
+        frame_unconsume(&s->dec, n);
+    }
+    return err;
+}
+
 /* Payload bytes of the current frame (base: the start of the chunk they are in). Returns an error
  * reason, or NULL. */
 static const char *on_payload(struct session *s, const struct frame_result *r, const uint8_t *base,
@@ -336,6 +634,14 @@ size_t session_feed(struct session *s, const struct session_limits *lim, uint8_t
     struct session_counts *k = lim->counts ? lim->counts : &uncounted;
     *error = NULL;
     s->dec.keep_masked = true; /* payload is unmasked where it goes, in one pass */
+    s->z_turn = 0;
+    if (s->z_more && s->state == SESSION_OPEN) { /* output the last call had no budget for */
+        const uint8_t *none = in;
+        size_t zero = 0;
+        *error = inflate_message(s, lim, &none, &zero, s->z_last, q, k);
+        if (*error || s->z_more)
+            return 0;
+    }
     while (s->state != SESSION_DONE) {
         size_t whole = echo_whole_frame(s, lim, in + pos, n - pos, in, q, k, error);
         if (*error)
@@ -361,7 +667,14 @@ size_t session_feed(struct session *s, const struct session_limits *lim, uint8_t
                 err = on_header(s, lim, r.len, out);
             break;
         case FRAME_PAYLOAD:
-            err = on_payload(s, &r, in, q, k);
+            if (s->z_msg && s->state == SESSION_OPEN && !ws_opcode_is_control(s->dec.opcode)) {
+                size_t left;
+                err = on_compressed_payload(s, lim, &r, q, k, &left);
+                if (left || s->z_more)
+                    return pos - left; /* the inflate budget is used: the rest waits */
+            } else {
+                err = on_payload(s, &r, in, q, k);
+            }
             break;
         }
         if (err) {

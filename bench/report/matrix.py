@@ -2,6 +2,10 @@
 """Runs websock, a plain TCP echo and every peer through the same load generator, pinned and
 alternating, and writes BENCHMARKS.md plus a chart. Used by `make bench`.
 
+`--deflate-only` (`make bench-deflate`) runs just the compressed workloads (permessage-deflate,
+JSON-like text) side by side with the peers that compress, writes bench/benchmarks-deflate.json
+and puts its section into BENCHMARKS.md; a full run includes that section when the file exists.
+
 Each workload runs REPS times; within a repetition the servers take turns (starting with a
 different one each time), so drift in the machine hits all of them alike. Figures are medians. The fair throughput figure on a 2-core
 machine is messages echoed per second of *server* CPU time (the client is on the other core).
@@ -36,6 +40,12 @@ FRAMED_NAME = "plain TCP echo, frame-sized"
 FLOOR_NAME = "TCP echo floor: frame-sized, one XOR pass"
 LAG_LIMIT_US = 1000
 BIG_CONNS = 4
+# Compressed workloads: JSON-like text, every message compressed by wsload (--deflate), against
+# the peers that implement permessage-deflate (tokio-tungstenite does not).
+DEFLATE_WORKLOADS = [("200 B JSON x 100", 100, "200"), ("16 KiB JSON x 100", 100, "16K")]
+DEFLATE_PEERS = [("ws (Node.js)", "node"), ("gorilla/websocket", "go"), ("libwebsockets", "lws")]
+DEFLATE_JSON = TOP / "bench/benchmarks-deflate.json"
+SECTION_BEGIN, SECTION_END = "<!-- deflate: make bench-deflate -->", "<!-- /deflate -->"
 PEERS = [("libwebsockets", "lws"), ("libwebsockets (libev)", "lws-ev"), ("tokio-tungstenite", "rust"),
          ("gorilla/websocket", "go"), ("ws (Node.js)", "node")]
 
@@ -62,20 +72,20 @@ def wait_port(port: int, proc: subprocess.Popen, timeout: float = 20.0) -> None:
 class Server:
     """One server process pinned to CPU 0."""
 
-    def __init__(self, name: str, kind: str):
-        self.name, self.kind = name, kind
+    def __init__(self, name: str, kind: str, extra: tuple[str, ...] = ()):
+        self.name, self.kind, self.extra = name, kind, list(extra)
         self.proc = None
         self.port = 0
 
     def command(self, port: int) -> list[str]:
         if self.kind == "websock":
             return [str(TOP / "build/websock"), "--port", str(port), "--bind", "127.0.0.1",
-                    "--log-level", "warn"]
+                    "--log-level", "warn", *self.extra]
         if self.kind == "tcp":
             return [str(TCP_ECHO), "--port", str(port)]
         if self.kind == "tcp-xor":
             return [str(TCP_ECHO), "--port", str(port), "--xor"]
-        return [str(PEERS_RUN), self.kind, str(port)]
+        return [str(PEERS_RUN), self.kind, str(port), *self.extra]
 
     def start(self) -> None:
         self.port = free_port()
@@ -128,9 +138,10 @@ def wsload(server: Server, *args: str, timeout: float = 120) -> dict:
     return wsload_result(server, wsload_start(server, *args), args, timeout)
 
 
-def side_by_side(a: Server, b: Server, args_a: list[str], args_b: list[str]) -> float | None:
-    """b's messages per server CPU-second over a's, both loaded in the same window (servers
-    sharing CPU 0, generators CPU 1): drift in the machine cancels out of the ratio."""
+def side_by_side_results(a: Server, b: Server, args_a: list[str], args_b: list[str]):
+    """Both servers loaded in the same window (servers sharing CPU 0, generators CPU 1): the
+    two results, and b's messages per server CPU-second over a's (None unless both ran
+    clean). Drift in the machine cancels out of the ratio."""
     a.start()
     b.start()
     gens = [wsload_start(a, *args_a), wsload_start(b, *args_b)]
@@ -138,7 +149,12 @@ def side_by_side(a: Server, b: Server, args_a: list[str], args_b: list[str]) -> 
     a.stop()
     b.stop()
     va, vb = ra.get("msgs_per_server_cpu_s"), rb.get("msgs_per_server_cpu_s")
-    return vb / va if ra.get("ok") and rb.get("ok") and va and vb else None
+    return ra, rb, (vb / va if ra.get("ok") and rb.get("ok") and va and vb else None)
+
+
+def side_by_side(a: Server, b: Server, args_a: list[str], args_b: list[str]) -> float | None:
+    """b's messages per server CPU-second over a's, loaded in the same windows."""
+    return side_by_side_results(a, b, args_a, args_b)[2]
 
 
 def median(values):
@@ -236,6 +252,107 @@ def run(args) -> dict:
     return results
 
 
+def run_deflate(args) -> dict:
+    """The compressed workloads: websock side by side with each compressing peer (ratio of
+    messages per server CPU-second per window, medians over --reps), wire bytes per message
+    each way with the 32 KiB-window zlib reference, and RSS per idle connection after one
+    compressed message each way."""
+    websock = Server("websock", "websock")
+    peers = []
+    for label, kind in DEFLATE_PEERS:
+        peer = Server(label, kind, ("--deflate",))
+        try:
+            peer.start()
+            peer.stop()
+            peers.append(peer)
+        except RuntimeError as e:
+            print(f"skipping {label}: {e} (build with bench/peers/build.sh)", file=sys.stderr)
+    dur = ["--duration", str(args.duration), "--warmup", str(args.warmup)]
+    res: dict = {"workloads": {}, "idle": {}, "servers": ["websock"] + [p.name for p in peers],
+                 "reps": args.reps, "duration": args.duration, "idle_conns": args.deflate_idle}
+    for wl, conns, size in DEFLATE_WORKLOADS:
+        load = ["--connections", str(conns), "--size", size, "--payload", "json", "--deflate", *dur]
+        out = res["workloads"].setdefault(wl, {"runs": {}, "ratios": {}})
+        for rep in range(args.reps):
+            for peer in peers:
+                rp, rw, ratio = side_by_side_results(peer, websock, load, load)
+                out["ratios"].setdefault(peer.name, []).append(ratio)
+                out["runs"].setdefault(peer.name, []).append(rp)
+                out["runs"].setdefault("websock", []).append(rw)
+                print(f"rep {rep + 1} {wl:18} websock / {peer.name} side by side: {ratio}",
+                      flush=True)
+    for srv in [websock] + peers:  # a fresh process each: freed memory would hide the cost
+        srv.start()
+        r = wsload(srv, "--idle", str(args.deflate_idle), "--idle-echo", "--hold", "3",
+                   "--deflate", "--payload", "json", "--size", "200", timeout=300)
+        srv.stop()
+        res["idle"][srv.name] = r
+        print(f"idle {srv.name:18} {r.get('rss_per_conn_bytes')} B/conn after one echo",
+              flush=True)
+    return res
+
+
+def deflate_section(res: dict) -> list[str]:
+    lines = [SECTION_BEGIN, "## Compressed: permessage-deflate, JSON-like text", "",
+             "`make bench-deflate`. wsload offers `permessage-deflate; client_no_context_takeover;"
+             " client_max_window_bits` and sends every message compressed (zlib level 6, as"
+             " browsers); the text is JSON-like (`{\"id\":…,\"events\":[{\"user\":\"u4821\","
+             "\"event\":\"click\",…}]}`: repeated keys, varying values). websock runs with its"
+             " defaults, each peer with its own defaults for the extension (bench/peers/README.md)."
+             f" Each peer is loaded side by side with websock (both servers on CPU 0, both"
+             f" generators on CPU 1, {res['duration']} s windows, {res['reps']} windows per peer);"
+             " *websock / peer* is the median of the per-window ratios of messages per server"
+             " CPU-second. *Wire* is bytes per message on the wire, frame headers included:"
+             " client to server is the same for every server (wsload's compression), server to"
+             " client is each server's own. *Reference*: the same messages through one zlib"
+             " stream with a 32 KiB window and context takeover (level 6), what a server keeping"
+             " a full window per connection would send.", ""]
+    for wl, out in res["workloads"].items():
+        lines += [f"### {wl}", "",
+                  "| server | msg per server CPU-s | websock / server, side by side | client→server B/msg |"
+                  " server→client B/msg | echoes compressed | reference B/msg | server→client / reference |",
+                  "|---|---|---|---|---|---|---|---|"]
+        for name in res["servers"]:
+            runs = [r for r in out["runs"].get(name, []) if r.get("ok")]
+            if not runs:
+                lines.append(f"| {name} | failed: {(out['runs'].get(name) or [{}])[0].get('first_error') or (out['runs'].get(name) or [{}])[0].get('error')} | | | | | | |")
+                continue
+            cpu = median(r.get("msgs_per_server_cpu_s") for r in runs)
+            w_out = median(r["wire_bytes_per_msg"]["out"] for r in runs)
+            w_in = median(r["wire_bytes_per_msg"]["in"] for r in runs)
+            zfrac = sum(r["deflate"]["echoes_compressed"] for r in runs) / max(1, sum(r["messages"] for r in runs))
+            ref = median(r["deflate"]["reference_bytes_per_msg"] for r in runs)
+            ratio = median(out["ratios"].get(name, [])) if name != "websock" else None
+            lines.append(f"| {name} | {'—' if cpu is None else f'{cpu:,.0f}'} | "
+                         f"{fmt(ratio * 100 if ratio else None, '%')} | {fmt(w_out, '', 1)} | "
+                         f"{fmt(w_in, '', 1)} | {zfrac * 100:.0f}% | {fmt(ref, '', 1)} | "
+                         f"{fmt(w_in / ref * 100 if ref else None, '%')} |")
+        lines.append("")
+    lines += [f"RSS per idle connection after one 200 B JSON message echoed compressed each way"
+              f" ({res['idle_conns']} connections, `wsload --idle {res['idle_conns']} --idle-echo"
+              " --deflate --payload json --size 200`, fresh server):", "",
+              "| server | RSS per connection | alive |", "|---|---|---|"]
+    for name in res["servers"]:
+        r = res["idle"].get(name, {})
+        per = r.get("rss_per_conn_bytes")
+        lines.append(f"| {name} | {'—' if per is None or not r.get('ok') else f'{per / 1000:.2f} KB'}"
+                     f" | {r.get('alive', '—')} |")
+    return lines + ["", SECTION_END]
+
+
+def splice_deflate_section(lines: list[str]) -> None:
+    """Replaces (or appends) the compressed section of BENCHMARKS.md."""
+    path = TOP / "BENCHMARKS.md"
+    text = path.read_text() if path.exists() else "# Benchmarks\n"
+    block = "\n".join(lines)
+    if SECTION_BEGIN in text and SECTION_END in text:
+        head, rest = text.split(SECTION_BEGIN, 1)
+        text = head + block + rest.split(SECTION_END, 1)[1]
+    else:
+        text = text.rstrip("\n") + "\n\n" + block + "\n"
+    path.write_text(text)
+
+
 def fmt(v, unit="", digits=0):
     if v is None:
         return "—"
@@ -327,6 +444,8 @@ def write_report(res: dict, args) -> None:
               "windows, messages per server CPU-second): websock / plain TCP echo = "
               f"{fmt(median(big) * 100 if big else None, '%')} (median of {len(big)}; "
               f"{', '.join(f'{r * 100:.0f}%' for r in big)})."]
+    if DEFLATE_JSON.exists():  # the compressed section, from the last `make bench-deflate`
+        lines += [""] + deflate_section(json.loads(DEFLATE_JSON.read_text()))
     lines += ["", "## Micro-benchmarks (`make bench-micro`)", "", "```", args.micro.strip(), "```",
               "", "![messages per server CPU-second and RSS per connection](bench/benchmarks.png)",
               ""]
@@ -371,7 +490,18 @@ def main() -> None:
     ap.add_argument("--rate", type=int, default=20000)
     ap.add_argument("--idle", type=int, default=10000)
     ap.add_argument("--micro", default="")
+    ap.add_argument("--deflate-only", action="store_true",
+                    help="only the compressed workloads (make bench-deflate)")
+    ap.add_argument("--deflate-idle", type=int, default=5000,
+                    help="connections for RSS per idle connection after one compressed echo")
     args = ap.parse_args()
+    if args.deflate_only:
+        res = run_deflate(args)
+        DEFLATE_JSON.write_text(json.dumps(res, indent=1))
+        section = deflate_section(res)
+        splice_deflate_section(section)
+        print("\n".join(section))
+        return
     write_report(run(args), args)
     print((TOP / "BENCHMARKS.md").read_text())
 

@@ -197,10 +197,13 @@ def set_linger_rst(sock: socket.socket) -> None:
 # --------------------------------------------------------------------------------------------
 
 def open_upgraded_many(host: str, port: int, n: int, batch: int = 500,
-                       timeout: float = 40.0, max_failures: int = 200) -> list[socket.socket]:
+                       timeout: float = 40.0, max_failures: int = 200, extra: str = "",
+                       answer: str | None = None) -> list[socket.socket]:
     """Open n upgraded WebSocket connections with non-blocking sockets driven by a selector,
-    in batches; failed attempts (connect error, reset) are retried. Returns blocking-mode
-    sockets with no timeout set; the caller owns (and must close) them."""
+    in batches; failed attempts (connect error, reset) are retried. ``extra`` header lines go
+    into each request, and each 101 must answer Sec-WebSocket-Extensions with ``answer``
+    (None: no such header). Returns blocking-mode sockets with no timeout set; the caller
+    owns (and must close) them."""
     done: list[socket.socket] = []
     failures = 0
     deadline = time.monotonic() + timeout
@@ -222,7 +225,7 @@ def open_upgraded_many(host: str, port: int, n: int, batch: int = 500,
                     continue
                 key = make_key()
                 state = {"phase": "connect", "key": key, "buf": bytearray(),
-                         "req": upgrade_request("/ws", f"{host}:{port}", key)}
+                         "req": upgrade_request("/ws", f"{host}:{port}", key, extra)}
                 sel.register(s, selectors.EVENT_WRITE, state)
                 pending += 1
             batch_deadline = time.monotonic() + 10.0
@@ -252,6 +255,8 @@ def open_upgraded_many(host: str, port: int, n: int, batch: int = 500,
                                     assert resp.status == 101, resp.raw_head
                                     assert resp.header("Sec-WebSocket-Accept") == \
                                         accept_for(st["key"]), resp.raw_head
+                                    assert resp.header("Sec-WebSocket-Extensions") == answer, \
+                                        resp.raw_head
                                     assert not rest, f"bytes after the 101: {rest!r}"
                                     ok = True
                     except (ConnectionResetError, BrokenPipeError, ConnectionRefusedError):

@@ -117,8 +117,9 @@ def test_header_names_are_case_insensitive(websock):
 
 
 def test_unsupported_extensions_and_subprotocols_are_not_echoed(websock):
+    """Extensions other than permessage-deflate (test_deflate.py) are declined."""
     s = websock.connect()
-    extra = ("Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits\r\n"
+    extra = ("Sec-WebSocket-Extensions: x-webkit-deflate-frame, foo; bar=1\r\n"
              "Sec-WebSocket-Protocol: chat, superchat\r\n"
              "Origin: http://127.0.0.1\r\n"  # its own origin (Host: 127.0.0.1)
              "User-Agent: blackbox-test\r\n")

@@ -12,6 +12,8 @@ from prometheus_client.parser import text_string_to_metric_families
 from conftest import (OP_BINARY, OP_CLOSE, OP_TEXT, build_frame, close_payload, expect_close,
                       read_http_response_until_eof, recv_close, recv_message, send_frame,
                       text_of_utf8_size, upgrade_request)
+from deflate_helpers import (CHROME, FIREFOX, Peer, deflate_upgrade, json_like,
+                             recv_deflate_message)
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
@@ -26,7 +28,11 @@ FAMILIES = {  # family name as the parser reports it (counters without _total) -
     "websock_closes": "counter",
     "websock_handshake_rejections": "counter",
     "websock_ip_limited": "counter",
+    "websock_deflate_negotiated": "counter",
+    "websock_deflate_bytes": "counter",
 }
+DEFLATE_LABELS = [("in", "compressed"), ("in", "plain"), ("out", "compressed"),
+                  ("out", "plain")]
 STATUSES = ["400", "403", "404", "405", "426", "429", "431", "500", "503"]
 
 
@@ -82,6 +88,9 @@ def test_exposition_parses_with_help_and_type_for_every_family(websock):
         == sorted(STATUSES)
     assert sorted((s.labels["reason"], s.value) for s in families["websock_ip_limited"].samples) \
         == [("connections", 0), ("rate", 0)]
+    assert sorted((s.labels["direction"], s.labels["form"], s.value)
+                  for s in families["websock_deflate_bytes"].samples) == \
+        [(d, f, 0) for d, f in DEFLATE_LABELS]
 
 
 def test_counters_match_a_scripted_session_exactly(websock):
@@ -155,3 +164,44 @@ def test_closes_are_counted_by_the_code_websock_sent(websock_factory):
     assert plain(got, "websock_messages_received_total") == 0
     assert plain(got, "websock_payload_received_bytes_total") == 4  # the 1007 frame's bytes
     assert by_label(got, "websock_handshake_rejections_total", "status")["405"] == 1
+
+
+def test_deflate_counters_match_a_scripted_session_exactly(websock):
+    """Two connections negotiate the extension, one is declined, one offers nothing. The
+    compressed messages' wire and inflated sizes are counted in, their echoes' wire and
+    plain sizes out (an echo that came back plain is not a compressed message); a plain
+    message on a deflate connection counts in neither."""
+    scraper = Scraper(websock)
+    wire_in = plain_in = wire_out = plain_out = 0
+    peers = []
+    for offer in (FIREFOX, CHROME):
+        s, got = deflate_upgrade(websock, offer)
+        peers.append(Peer(s, got))
+    deflate_upgrade(websock, "permessage-deflate; foo")[0].close()
+    deflate_upgrade(websock)[0].close()
+    for i, peer in enumerate(peers):
+        for opcode, data in ((OP_TEXT, json_like(5000, i)), (OP_BINARY, json_like(300000, i)),
+                             (OP_TEXT, text_of_utf8_size(70000).encode())):
+            payload = peer.send(opcode, data)
+            wire_in += len(payload)
+            plain_in += len(data)
+            frames = []
+            got_op, echo, compressed = recv_deflate_message(peer.sock, peer.inflater,
+                                                            frames.append)
+            assert (got_op, echo) == (opcode, data)
+            assert compressed, "a compressible echo came back plain"
+            wire_out += sum(len(f.payload) for f in frames)
+            plain_out += len(data)
+        send_frame(peer.sock, OP_TEXT, b"plain on a deflate connection")
+        assert recv_message(peer.sock)[:2] == (OP_TEXT, b"plain on a deflate connection")
+    during = scraper.samples()
+    assert plain(during, "websock_deflate_negotiated_total") == 2
+    assert plain(during, "websock_messages_received_total") == 8
+    got = {(d, f): during[("websock_deflate_bytes_total",
+                           frozenset({("direction", d), ("form", f)}))]
+           for d, f in DEFLATE_LABELS}
+    assert got == {("in", "compressed"): wire_in, ("in", "plain"): plain_in,
+                   ("out", "compressed"): wire_out, ("out", "plain"): plain_out}
+    assert wire_in * 10 < plain_in and wire_out * 10 < plain_out  # it did compress
+    for peer in peers:
+        peer.sock.close()

@@ -1,8 +1,9 @@
 // The browser console (GET /) in a real headless Chromium, Debian's /usr/bin/chromium, driven by
 // playwright-core: the page connects to websock, a typed message echoes, a 1 MiB binary message
-// echoes intact (the page checks it byte by byte), a close code is shown, and websock's 101 does
-// not accept the permessage-deflate offer Chromium always makes. Run by `make test-browser`;
-// writes a screenshot to $ARTIFACT_DIR/console.png.
+// echoes intact (the page checks it byte by byte), a close code is shown, and websock's 101
+// accepts the permessage-deflate offer Chromium always makes (the page shows it, and /metrics
+// shows the messages went compressed). Run by `make test-browser`; writes a screenshot to
+// $ARTIFACT_DIR/console.png.
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import fs from "node:fs";
@@ -121,12 +122,14 @@ test("the console echoes text and 1 MiB of binary intact, and shows the close co
   assert.equal(await page.evaluate(() => window.websockConsole.socket.url),
                `ws://127.0.0.1:${ws.port}/ws`);
 
-  // Chromium offers permessage-deflate; websock must not accept it, and the browser is happy.
+  // Chromium offers permessage-deflate with a valueless client_max_window_bits; websock accepts
+  // it with its default answer, and the page shows the negotiated extension.
+  const agreed = "permessage-deflate; client_no_context_takeover";
   assert.match(header(offered, "sec-websocket-extensions") ?? "", /permessage-deflate/);
   assert.equal(answer?.status, 101);
-  assert.equal(header(answer.headers, "sec-websocket-extensions"), undefined);
-  assert.equal(await page.evaluate(() => window.websockConsole.socket.extensions), "");
-  assert.match(await page.locator("#facts").innerText(), /extensions: none/);
+  assert.equal(header(answer.headers, "sec-websocket-extensions"), agreed);
+  assert.equal(await page.evaluate(() => window.websockConsole.socket.extensions), agreed);
+  assert.match(await page.locator("#facts").innerText(), /extensions: permessage-deflate/);
 
   const typed = "hello from Chromium, héllo wörld ✓";
   await page.locator("#text").fill(typed);
@@ -162,12 +165,22 @@ test("the console echoes text and 1 MiB of binary intact, and shows the close co
   await page.screenshot({ path: path.join(ARTIFACT_DIR, "console.png"), fullPage: true });
 
   // The server saw exactly this session: two messages each way and one close with 4001.
+  // Chromium compressed both messages, so their wire payloads are the compressed ones; an echo
+  // goes out compressed unless that does not shrink it (the random binary), then plain.
   const metric = await settledMetrics(ws.origin);
+  const z = (direction, form) =>
+    metric(`websock_deflate_bytes_total{direction="${direction}",form="${form}"}`);
+  const plainBytes = Buffer.byteLength(typed) + size;
+  console.log(`deflate counters: in ${z("in", "compressed")} wire / ${z("in", "plain")} plain, ` +
+              `out ${z("out", "compressed")} wire / ${z("out", "plain")} plain`);
   assert.equal(metric("websock_upgrades_total"), 1);
+  assert.equal(metric("websock_deflate_negotiated_total"), 1);
   assert.equal(metric("websock_messages_received_total"), 2);
   assert.equal(metric("websock_messages_sent_total"), 2);
-  assert.equal(metric("websock_payload_received_bytes_total"), Buffer.byteLength(typed) + size);
-  assert.equal(metric("websock_payload_sent_bytes_total"), Buffer.byteLength(typed) + size);
+  assert.equal(z("in", "plain"), plainBytes);
+  assert.equal(metric("websock_payload_received_bytes_total"), z("in", "compressed"));
+  assert.equal(metric("websock_payload_sent_bytes_total"),
+               z("out", "compressed") + plainBytes - z("out", "plain"));
   assert.equal(metric('websock_closes_total{code="4001"}'), 1);
 });
 

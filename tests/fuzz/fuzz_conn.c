@@ -12,6 +12,7 @@
 
 #include "conn.h"
 #include "defaults.h"
+#include "deflate.h"
 #include "loop.h"
 #include "net.h"
 #include "server.h"
@@ -136,6 +137,11 @@ bool net_peer_addr(int fd, struct ip_addr *out)
 static const uint8_t handshake[] =
     "GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
     "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n";
+/* The same, offering permessage-deflate: frames with RSV1 reach the inflate path. */
+static const uint8_t handshake_deflate[] =
+    "GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+    "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n"
+    "Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits\r\n\r\n";
 
 static struct timer_link *first_due(struct server *srv)
 {
@@ -153,9 +159,11 @@ static bool alive(struct server *srv)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    static uint8_t *rbuf;
-    if (!rbuf)
+    static uint8_t *rbuf, *inflate_buf;
+    if (!rbuf) {
         rbuf = malloc(READ_BUFFER_SIZE);
+        inflate_buf = malloc(DEFLATE_CHUNK);
+    }
     struct server srv;
     memset(&srv, 0, sizeof srv);
     char *argv[] = { "websock", NULL };
@@ -166,6 +174,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     srv.log.level = LOG_ERROR;
     srv.limits.max_message = 4096;
     srv.limits.coalesce_max = 512;
+    /* A small inflate budget, so that input waits in the backlog; a pool that fills up. */
+    srv.limits.zpool = zpool_new(128 * 1024);
+    srv.limits.inflate_buf = inflate_buf;
+    srv.limits.inflate_turn = 2048;
+    srv.opt.deflate = size > 0 && (data[0] & 8) ? DEFLATE_TAKEOVER : DEFLATE_ON;
     srv.rbuf = rbuf;
     srv.max_conns = 8;
     timer_list_init(&srv.handshaking, 1000);
@@ -194,8 +207,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     /* Half the inputs start with a valid upgrade so the fuzzer reaches frames quickly. */
     bool upgrade = size > 0 && (data[0] & 1);
     if (upgrade) {
-        fake.in = handshake;
-        fake.in_len = sizeof handshake - 1;
+        bool offer = data[0] & 4;
+        fake.in = offer ? handshake_deflate : handshake;
+        fake.in_len = offer ? sizeof handshake_deflate - 1 : sizeof handshake - 1;
         fake.send_budget = 4096;
         conn_on_event(&srv, fake.watch, IO_READ);
         conn_free_closed(&srv);
@@ -238,11 +252,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             }
             break;
         }
+        conn_run_backlog(&srv);
         conn_free_closed(&srv);
     }
     struct timer_link *t;
     while ((t = first_due(&srv)))
         conn_abort(&srv, t);
+    conn_run_backlog(&srv);
     conn_free_closed(&srv);
     /* Every byte of accounting and every connection must be returned. */
     if (srv.conn_count != 0 || srv.buffered != 0 || srv.refusing != 0 || srv.paused_by_cap != 0)
@@ -250,6 +266,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     /* ... and every per-address count: the table's entries are only rate history now. */
     if (srv.per_ip.open != 0)
         abort();
+    /* ... and every zlib stream. */
+    if (zpool_in_use_bytes(srv.limits.zpool) != 0)
+        abort();
+    zpool_free(srv.limits.zpool);
     ip_limit_destroy(&srv.per_ip);
     buf_free(&srv.scratch.bytes);
     close(sv[1]);

@@ -3,6 +3,7 @@
 #
 #   OUT/go-client            go build, modules pinned by go/go.sum (Go module proxy on first use)
 #   OUT/rust-client          cargo build --release --locked, CARGO_TARGET_DIR=OUT/rust-target
+#   OUT/soketto-client       the same for soketto/ (the deflate column), OUT/soketto-target
 #   OUT/node/client.js       npm ci from node/package-lock.json into OUT/node
 #
 # The Python client needs no build: it runs in build/venv, where the Makefile installs
@@ -50,22 +51,23 @@ build_go() {
     echo "go $out/go-client"
 }
 
-build_rust() {
-    local need=1.85 v # tungstenite 0.30's rust-version
-    have cargo || { fail rust "cargo not found: install a Rust toolchain $need or newer (cargo and rustc on PATH)"; return; }
+# build_cargo NAME DIR: cargo build --release of DIR/Cargo.toml into OUT/NAME
+build_cargo() {
+    local name=$1 dir=$2 need=1.85 v # tungstenite 0.30's rust-version
+    have cargo || { fail "$dir" "cargo not found: install a Rust toolchain $need or newer (cargo and rustc on PATH)"; return; }
     v=$(rustc --version 2>/dev/null | awk '{print $2}')
-    at_least "${v:-0}" "$need" || { fail rust "rustc ${v:-(none)} found, Rust $need or newer is needed"; return; }
-    local manifest=$here/rust/Cargo.toml
-    export CARGO_TARGET_DIR=$out/rust-target
+    at_least "${v:-0}" "$need" || { fail "$dir" "rustc ${v:-(none)} found, Rust $need or newer is needed"; return; }
+    local manifest=$here/$dir/Cargo.toml
+    export CARGO_TARGET_DIR=$out/$dir-target
     # Offline first: no network when the crates are already in cargo's cache. Otherwise fetch
     # the versions pinned in Cargo.lock, then build offline.
-    if ! cargo build --release --locked --offline -q --manifest-path "$manifest" >"$logdir/rust.log" 2>&1; then
-        run rust cargo fetch --locked -q --manifest-path "$manifest" || { fail rust "fetching crates failed"; return; }
-        run rust cargo build --release --locked --offline -q --manifest-path "$manifest" ||
-            { fail rust "cargo build failed"; return; }
+    if ! cargo build --release --locked --offline -q --manifest-path "$manifest" >"$logdir/$dir.log" 2>&1; then
+        run "$dir" cargo fetch --locked -q --manifest-path "$manifest" || { fail "$dir" "fetching crates failed"; return; }
+        run "$dir" cargo build --release --locked --offline -q --manifest-path "$manifest" ||
+            { fail "$dir" "cargo build failed"; return; }
     fi
-    cp "$CARGO_TARGET_DIR/release/rust-client" "$out/rust-client" || { fail rust "copying the binary failed"; return; }
-    echo "rust $out/rust-client"
+    cp "$CARGO_TARGET_DIR/release/$name" "$out/$name" || { fail "$dir" "copying the binary failed"; return; }
+    echo "$dir $out/$name"
 }
 
 build_node() {
@@ -85,7 +87,8 @@ build_node() {
 }
 
 build_go
-build_rust
+build_cargo rust-client rust
+build_cargo soketto-client soketto
 build_node
 
 if ((${#failed[@]})); then

@@ -48,6 +48,8 @@ def pytest_runtest_makereport(item, call):
     # a failure in any phase (server start, the client, the server's teardown checks) counts
     if report.failed:
         _results[key] = "FAIL"
+    elif report.skipped:
+        _results[key] = "n/a"
     elif report.when == "call" and report.passed:
         _results.setdefault(key, "pass")
 

@@ -14,13 +14,20 @@ import pytest
 HERE = pathlib.Path(__file__).resolve().parent
 REPO_ROOT = HERE.parents[1]
 
-LIBRARIES = ("python", "node", "go", "rust")
-SCENARIOS = ("text", "binary", "fragmented", "ping", "close")
+LIBRARIES = ("python", "node", "go", "rust", "soketto")
+SCENARIOS = ("text", "binary", "fragmented", "ping", "close", "deflate")
+# Libraries whose client cannot run a scenario, and why (shown as "n/a" in the table).
+UNSUPPORTED = {
+    ("rust", "deflate"): "tungstenite has no permessage-deflate",
+    **{("soketto", s): "the soketto client runs the deflate scenario only"
+       for s in SCENARIOS if s != "deflate"},
+}
 LIBRARY_NAMES = {
     "python": "Python websockets",
     "node": "Node ws",
     "go": "Go gorilla/websocket",
     "rust": "Rust tungstenite",
+    "soketto": "Rust soketto",
 }
 
 
@@ -34,7 +41,8 @@ def client_command(lib: str) -> list[str]:
     out = interop_dir()
     if lib == "python":
         return [sys.executable, str(HERE / "python/client.py")]
-    path = {"node": out / "node/client.js", "go": out / "go-client", "rust": out / "rust-client"}[lib]
+    path = {"node": out / "node/client.js", "go": out / "go-client", "rust": out / "rust-client",
+            "soketto": out / "soketto-client"}[lib]
     if not path.exists():
         pytest.fail(f"the {lib} client is not built ({path} missing): run tests/interop/build.sh",
                     pytrace=False)

@@ -9,7 +9,10 @@ prints "PASS scenario" or "FAIL scenario: why". Scenarios (the same payloads in 
 - fragmented: a text message sent as three frames (text + two continuations) comes back as
   the reassembled message;
 - ping: a Ping with a binary payload is answered by a Pong with that payload;
-- close: a Close with code 4001 and a reason is answered by a Close with code 4001.
+- close: a Close with code 4001 and a reason is answered by a Close with code 4001;
+- deflate: with the library's permessage-deflate on, the extension is negotiated, and a
+  repetitive text message and a repetitive binary message come back intact; the server's
+  /metrics then shows both messages arrived compressed and both echoes left compressed.
 
 Every scenario except close ends with a Close 1000 that must be answered with 1000. Each test
 starts its own server on a free port; at teardown it must exit 0 on SIGTERM with no error-level
@@ -19,17 +22,39 @@ log line (tests/blackbox/conftest.py).
 from __future__ import annotations
 
 import subprocess
+import urllib.request
 
 import pytest
 
-from .interop_clients import LIBRARIES, SCENARIOS, client_command
+from .interop_clients import LIBRARIES, SCENARIOS, UNSUPPORTED, client_command
 
 CLIENT_TIMEOUT = 30.0  # the clients give up on any single read after 5 s
+
+# The deflate scenario's two messages, the same in every client (tests/interop/README.md).
+DEFLATE_BYTES = len(("interop deflate: h\u00e9llo w\u00f6rld \u20ac \U0001F600 " * 64)
+                    .encode()) + 256 * 16
+
+
+def deflate_counters(srv) -> dict[str, float]:
+    """The server's permessage-deflate counters: negotiated, and in/out compressed/plain."""
+    with urllib.request.urlopen(f"http://127.0.0.1:{srv.port}/metrics", timeout=5) as r:
+        text = r.read().decode()
+    out = {}
+    for line in text.splitlines():
+        if line.startswith("websock_deflate_negotiated_total "):
+            out["negotiated"] = float(line.split()[1])
+        elif line.startswith("websock_deflate_bytes_total{"):
+            labels, value = line[len("websock_deflate_bytes_total{"):].split("} ")
+            d = dict(kv.split("=") for kv in labels.split(","))
+            out[f"{d['direction'].strip(chr(34))}/{d['form'].strip(chr(34))}"] = float(value)
+    return out
 
 
 @pytest.mark.parametrize("scenario", SCENARIOS)
 @pytest.mark.parametrize("lib", LIBRARIES)
 def test_interop(websock, lib, scenario):
+    if (lib, scenario) in UNSUPPORTED:
+        pytest.skip(UNSUPPORTED[(lib, scenario)])
     cmd = [*client_command(lib), websock.url(), scenario]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=CLIENT_TIMEOUT,
                           stdin=subprocess.DEVNULL)
@@ -37,3 +62,10 @@ def test_interop(websock, lib, scenario):
               f"stderr:\n{proc.stderr[-3000:]}")
     assert proc.stdout.splitlines() == [f"PASS {scenario}"], detail
     assert proc.returncode == 0, detail
+    if scenario == "deflate":
+        got = deflate_counters(websock)
+        assert got["negotiated"] == 1, got
+        assert got["in/plain"] == got["out/plain"] == DEFLATE_BYTES, \
+            f"not every message went compressed both ways: {got}"
+        assert 0 < got["in/compressed"] < DEFLATE_BYTES / 4, got
+        assert 0 < got["out/compressed"] < DEFLATE_BYTES / 4, got

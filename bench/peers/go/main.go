@@ -4,9 +4,12 @@
 // all goroutines share one processor. One goroutine per connection reads a whole message and
 // writes it back with the same type. Text is checked to be UTF-8 (gorilla leaves that to the
 // application) and an invalid one closes the connection with 1007, as the other peers do.
-// Compression is off; messages up to 64 MiB.
+// Compression is off unless --deflate, which sets EnableCompression: gorilla then answers a
+// permessage-deflate offer with server_no_context_takeover and client_no_context_takeover
+// (it supports no other mode) and compresses every echo at its default level (1), with
+// flate writers and readers pooled across connections. Messages up to 64 MiB.
 //
-//	go-echo PORT     or     go-echo --port PORT
+//	go-echo PORT [--deflate]     or     go-echo --port PORT [--deflate]
 package main
 
 import (
@@ -56,13 +59,17 @@ func echo(w http.ResponseWriter, r *http.Request) {
 
 func parsePort(args []string) (int, error) {
 	var s string
+	if n := len(args); n > 0 && args[n-1] == "--deflate" {
+		upgrader.EnableCompression = true
+		args = args[:n-1]
+	}
 	switch {
 	case len(args) == 1:
 		s = args[0]
 	case len(args) == 2 && args[0] == "--port":
 		s = args[1]
 	default:
-		return 0, fmt.Errorf("usage: go-echo PORT | --port PORT")
+		return 0, fmt.Errorf("usage: go-echo PORT [--deflate] | --port PORT [--deflate]")
 	}
 	p, err := strconv.Atoi(s)
 	if err != nil || p <= 0 || p > 65535 {

@@ -1,7 +1,7 @@
 /*
  * Benchmark peer: WebSocket echo server on libwebsockets (Debian's libwebsockets-dev).
  *
- *     lws-echo PORT [--ev]        or     lws-echo --port PORT [--ev]
+ *     lws-echo PORT [--ev] [--deflate]     or     lws-echo --port PORT [--ev] [--deflate]
  *
  * One lws context with one service thread; listens on 127.0.0.1 and upgrades only /ws.
  * Without --ev lws uses its default poll() loop; --ev puts it on libev (epoll), through the
@@ -14,7 +14,10 @@
  * asking for another callback. When too many bytes wait to be sent, reading from that
  * connection pauses (lws_rx_flow_control) until the queue drains, so a client that pipelines
  * cannot grow the queue without bound. Text is checked for UTF-8 by lws
- * (LWS_SERVER_OPTION_VALIDATE_UTF8). No extensions are offered, so no permessage-deflate.
+ * (LWS_SERVER_OPTION_VALIDATE_UTF8). No extensions unless --deflate, which registers lws's own
+ * permessage-deflate (lws_extension_callback_pm_deflate) with its defaults: zlib level 1,
+ * memLevel 8, 15-bit windows, context takeover on each side unless the offer asks otherwise,
+ * 1 KiB inflate and deflate buffers per connection.
  */
 #include <libwebsockets.h>
 
@@ -247,6 +250,12 @@ static const struct lws_protocols protocols[] = {
     {0} /* terminator */
 };
 
+static const struct lws_extension extensions[] = {
+    { "permessage-deflate", lws_extension_callback_pm_deflate,
+      "permessage-deflate; client_no_context_takeover; client_max_window_bits" },
+    { NULL, NULL, NULL } /* terminator */
+};
+
 static void on_signal_evlib(void *handle, int signum)
 {
     (void)handle;
@@ -283,7 +292,8 @@ static int parse_port(const char *text)
 
 static void usage(void)
 {
-    fprintf(stderr, "usage: lws-echo PORT [--ev] | lws-echo --port PORT [--ev]\n");
+    fprintf(stderr, "usage: lws-echo PORT [--ev] [--deflate] | lws-echo --port PORT [--ev] "
+                    "[--deflate]\n");
     exit(2);
 }
 
@@ -291,11 +301,13 @@ int main(int argc, char **argv)
 {
     struct lws_context_creation_info info;
     const char *port_text = NULL;
-    int use_ev = 0, port, i;
+    int use_ev = 0, deflate = 0, port, i;
 
     for (i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--ev") == 0)
             use_ev = 1;
+        else if (strcmp(argv[i], "--deflate") == 0)
+            deflate = 1;
         else if (strcmp(argv[i], "--port") == 0 && i + 1 < argc && !port_text)
             port_text = argv[++i];
         else if (argv[i][0] != '-' && !port_text)
@@ -321,6 +333,8 @@ int main(int argc, char **argv)
     info.count_threads = 1;
     info.pt_serv_buf_size = RX_BUFFER_SIZE;
     info.options = LWS_SERVER_OPTION_VALIDATE_UTF8 | LWS_SERVER_OPTION_DISABLE_IPV6;
+    if (deflate)
+        info.extensions = extensions;
     if (use_ev) {
         info.options |= LWS_SERVER_OPTION_LIBEV;
         info.signal_cb = on_signal_evlib; /* lws hooks SIGINT into the ev loop */

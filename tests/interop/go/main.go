@@ -1,6 +1,6 @@
 // Interop client on github.com/gorilla/websocket.
 //
-//	go-client URL SCENARIO...     (SCENARIO: text, binary, fragmented, ping, close, all)
+//	go-client URL SCENARIO...     (SCENARIO: text, binary, fragmented, ping, close, deflate, all)
 //
 // Prints one line per scenario, "PASS name" or "FAIL name: why", and exits 0 when every
 // scenario passed, 1 when one failed, 2 on a usage error. The payloads are the same in every
@@ -39,20 +39,25 @@ var (
 		return b
 	}()
 	pingPayload = append([]byte("interop-ping"), 0x00, 0xff, 0x80)
+	// The deflate scenario's payloads: repetitive, so that both sides compress them.
+	deflateText   = strings.Repeat("interop deflate: h\u00e9llo w\u00f6rld \u20ac \U0001F600 ", 64)
+	deflateBinary = bytes.Repeat(binary, 16)
 )
 
 type client struct {
-	conn  *websocket.Conn
-	pongs [][]byte
+	conn       *websocket.Conn
+	pongs      [][]byte
+	extensions string // the server's Sec-WebSocket-Extensions answer
 }
 
-func dial(url string, writeBufferSize int) (*client, error) {
-	d := websocket.Dialer{HandshakeTimeout: timeout, WriteBufferSize: writeBufferSize}
-	conn, _, err := d.Dial(url, nil)
+func dial(url string, writeBufferSize int, compression bool) (*client, error) {
+	d := websocket.Dialer{HandshakeTimeout: timeout, WriteBufferSize: writeBufferSize,
+		EnableCompression: compression}
+	conn, resp, err := d.Dial(url, nil)
 	if err != nil {
 		return nil, err
 	}
-	c := &client{conn: conn}
+	c := &client{conn: conn, extensions: resp.Header.Get("Sec-WebSocket-Extensions")}
 	conn.SetPongHandler(func(data string) error {
 		c.pongs = append(c.pongs, []byte(data))
 		return nil
@@ -167,6 +172,28 @@ func scenarioClose(c *client) error {
 	return c.closeExpecting(closeCode, closeReason)
 }
 
+// gorilla offers "permessage-deflate; server_no_context_takeover; client_no_context_takeover"
+// and refuses an answer without both; it compresses every message it writes once negotiated.
+func scenarioDeflate(c *client) error {
+	if !strings.HasPrefix(c.extensions, "permessage-deflate") {
+		return fmt.Errorf("permessage-deflate not negotiated (answer %q)", c.extensions)
+	}
+	c.conn.EnableWriteCompression(true)
+	if err := c.conn.WriteMessage(websocket.TextMessage, []byte(deflateText)); err != nil {
+		return err
+	}
+	if err := c.expectEcho(websocket.TextMessage, []byte(deflateText)); err != nil {
+		return err
+	}
+	if err := c.conn.WriteMessage(websocket.BinaryMessage, deflateBinary); err != nil {
+		return err
+	}
+	if err := c.expectEcho(websocket.BinaryMessage, deflateBinary); err != nil {
+		return err
+	}
+	return c.closeExpecting(websocket.CloseNormalClosure, "")
+}
+
 var scenarios = []struct {
 	name string
 	run  func(*client) error
@@ -176,6 +203,7 @@ var scenarios = []struct {
 	{"fragmented", scenarioFragmented},
 	{"ping", scenarioPing},
 	{"close", scenarioClose},
+	{"deflate", scenarioDeflate},
 }
 
 func find(name string) func(*client) error {
@@ -218,7 +246,7 @@ func main() {
 		}
 	}
 	if len(names) == 0 {
-		fmt.Fprintln(os.Stderr, "usage: go-client URL SCENARIO... (text, binary, fragmented, ping, close or all)")
+		fmt.Fprintln(os.Stderr, "usage: go-client URL SCENARIO... (text, binary, fragmented, ping, close, deflate or all)")
 		os.Exit(2)
 	}
 	failed := false
@@ -227,7 +255,7 @@ func main() {
 		if name == "fragmented" {
 			bufSize = fragmentLen
 		}
-		c, err := dial(args[0], bufSize)
+		c, err := dial(args[0], bufSize, name == "deflate")
 		if err == nil {
 			err = find(name)(c)
 			c.conn.Close()

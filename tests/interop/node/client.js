@@ -1,7 +1,7 @@
 'use strict';
 // Interop client on the `ws` package.
 //
-//   node client.js URL SCENARIO...     (SCENARIO: text, binary, fragmented, ping, close, all)
+//   node client.js URL SCENARIO...  (SCENARIO: text, binary, fragmented, ping, close, deflate, all)
 //
 // Prints one line per scenario, "PASS name" or "FAIL name: why", and exits 0 when every
 // scenario passed, 1 when one failed, 2 on a usage error. The payloads are the same in every
@@ -16,11 +16,15 @@ const FRAGMENTS = ['frag-1 \u00e9\u00e9|', 'frag-2 \u20ac!|', 'frag-3 \u{1F600}|
 const PING = Buffer.concat([Buffer.from('interop-ping'), Buffer.from([0x00, 0xff, 0x80])]);
 const CLOSE_CODE = 4001;
 const CLOSE_REASON = 'interop-bye';
+// The deflate scenario's payloads: repetitive, so that both sides compress them (ws compresses
+// only messages of at least 1024 bytes by default).
+const DEFLATE_TEXT = 'interop deflate: h\u00e9llo w\u00f6rld \u20ac \u{1F600} '.repeat(64);
+const DEFLATE_BINARY = Buffer.concat(Array(16).fill(BINARY));
 
 // One connection whose events are queued, so a scenario can await them in order.
 class Client {
-  constructor(url) {
-    this.ws = new WebSocket(url, { perMessageDeflate: false, maxPayload: 0 });
+  constructor(url, perMessageDeflate = false) {
+    this.ws = new WebSocket(url, { perMessageDeflate, maxPayload: 0 });
     this.events = [];
     this.waiter = null;
     const push = (ev) => {
@@ -114,6 +118,16 @@ const SCENARIOS = {
   async close(c) {
     await c.closeExpecting(CLOSE_CODE, CLOSE_REASON);
   },
+  async deflate(c) {
+    if (!c.ws.extensions.startsWith('permessage-deflate')) {
+      throw new Error(`permessage-deflate not negotiated (answer ${JSON.stringify(c.ws.extensions)})`);
+    }
+    c.ws.send(DEFLATE_TEXT);
+    await c.expectEcho(DEFLATE_TEXT);
+    c.ws.send(DEFLATE_BINARY);
+    await c.expectEcho(DEFLATE_BINARY);
+    await c.closeExpecting(1000);
+  },
 };
 
 async function main(argv) {
@@ -129,7 +143,7 @@ async function main(argv) {
   }
   let failed = false;
   for (const name of names) {
-    const c = new Client(url);
+    const c = new Client(url, name === 'deflate');
     try {
       await c.next('open');
       await SCENARIOS[name](c);

@@ -1,6 +1,7 @@
 """Interop client on the Python `websockets` library (its threading API).
 
-    python client.py URL SCENARIO...     (SCENARIO: text, binary, fragmented, ping, close, all)
+    python client.py URL SCENARIO...     (SCENARIO: text, binary, fragmented, ping, close,
+                                          deflate, all)
 
 Prints one line per scenario, "PASS name" or "FAIL name: why", and exits 0 when every scenario
 passed, 1 when one failed, 2 on a usage error. The payloads are the same in every interop
@@ -23,6 +24,9 @@ FRAGMENTS = ["frag-1 \u00e9\u00e9|", "frag-2 \u20ac!|", "frag-3 \U0001F600|"]
 PING = b"interop-ping\x00\xff\x80"
 CLOSE_CODE = 4001
 CLOSE_REASON = "interop-bye"
+# The deflate scenario's payloads: repetitive, so that both sides compress them.
+DEFLATE_TEXT = "interop deflate: h\u00e9llo w\u00f6rld \u20ac \U0001F600 " * 64
+DEFLATE_BINARY = bytes(range(256)) * 16
 
 
 class Failure(Exception):
@@ -44,9 +48,9 @@ class RecordingConnection(ClientConnection):
         super().process_event(event)
 
 
-def open_connection(url: str) -> RecordingConnection:
+def open_connection(url: str, compression: str | None = None) -> RecordingConnection:
     return connect(url, open_timeout=TIMEOUT, close_timeout=TIMEOUT, max_size=None,
-                   compression=None, create_connection=RecordingConnection)
+                   compression=compression, create_connection=RecordingConnection)
 
 
 def expect_echo(ws, want) -> None:
@@ -102,12 +106,25 @@ def scenario_close(url: str) -> None:
         close_expecting(ws, CLOSE_CODE, CLOSE_REASON)
 
 
+def scenario_deflate(url: str) -> None:
+    with open_connection(url, compression="deflate") as ws:
+        answer = ws.response.headers.get("Sec-WebSocket-Extensions", "")
+        if not answer.startswith("permessage-deflate"):
+            raise Failure(f"permessage-deflate not negotiated (answer {answer!r})")
+        ws.send(DEFLATE_TEXT)
+        expect_echo(ws, DEFLATE_TEXT)
+        ws.send(DEFLATE_BINARY)
+        expect_echo(ws, DEFLATE_BINARY)
+        close_expecting(ws, 1000)
+
+
 SCENARIOS = {
     "text": scenario_text,
     "binary": scenario_binary,
     "fragmented": scenario_fragmented,
     "ping": scenario_ping,
     "close": scenario_close,
+    "deflate": scenario_deflate,
 }
 
 
