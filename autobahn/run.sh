@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
 # Autobahn conformance gate: start websock on a free port, run the Autobahn fuzzingclient
-# (cases 1.*-10.*) against it, stop it with SIGTERM, and judge reports/servers/index.json
-# with autobahn/check_report.py. Exit status: the checker's, or 1 on any runner/server trouble.
-# --via-nginx puts nginx with deploy/nginx.conf between the suite and websock.
+# against it (the cases of --scope: full = all 517, 1.* to 13.*), stop it with SIGTERM, and judge
+# reports/servers/index.json with autobahn/check_report.py. Exit status: the checker's, or 1 on
+# any runner/server trouble. --via-nginx puts nginx with deploy/nginx.conf between the two.
 #
-# usage: autobahn/run.sh [--bin PATH] [--report-dir DIR] [--via-nginx]
-# env:   WEBSOCK_BIN (default build/websock), AUTOBAHN_TIMEOUT (seconds, default 900),
+# usage: autobahn/run.sh [--bin PATH] [--report-dir DIR] [--via-nginx] [--scope full|nginx-sample]
+# env:   WEBSOCK_BIN (default build/websock), AUTOBAHN_TIMEOUT (seconds, default 2400),
 #        AUTOBAHN_RUNNER=wstest|kosoku (default: wstest if it can be had, else kosoku)
 set -euo pipefail
 
@@ -13,9 +13,10 @@ top=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 here=$top/autobahn
 bin=${WEBSOCK_BIN:-$top/build/websock}
 report_dir=$top/reports
-limit=${AUTOBAHN_TIMEOUT:-900}
+limit=${AUTOBAHN_TIMEOUT:-2400}
 runner=${AUTOBAHN_RUNNER:-}
 via_nginx=0
+scope=full
 
 usage() { sed -n 's/^# \{0,1\}//; 7,9p' "${BASH_SOURCE[0]}"; exit "${1:-2}"; }
 die() { echo "autobahn: $*" >&2; exit 1; }
@@ -26,10 +27,12 @@ while (($#)); do
     --bin) [[ $# -ge 2 ]] || usage; bin=$2; shift 2 ;;
     --report-dir) [[ $# -ge 2 ]] || usage; report_dir=$2; shift 2 ;;
     --via-nginx) via_nginx=1; shift ;;
+    --scope) [[ $# -ge 2 ]] || usage; scope=$2; shift 2 ;;
     -h|--help) usage 0 ;;
     *) echo "autobahn: unknown argument: $1" >&2; usage ;;
   esac
 done
+case $scope in full|nginx-sample) ;; *) die "--scope must be full or nginx-sample, not '$scope'" ;; esac
 case $runner in ''|wstest|kosoku) ;; *) die "AUTOBAHN_RUNNER must be wstest or kosoku, not '$runner'" ;; esac
 [[ -x $bin ]] || die "server binary not found or not executable: $bin (build it first, or pass --bin)"
 nginx_proxy=$top/tests/blackbox/nginx_proxy.py
@@ -103,6 +106,10 @@ setup_kosoku() {
 }
 
 wstest='' kosoku=''
+# Two gates started at once (make autobahn-all) must not install into the same venv together.
+command -v flock >/dev/null || die "flock (util-linux) is required"
+exec {setup_lock}>"$top/build/autobahn-setup.lock"
+flock "$setup_lock"
 if [[ $runner != kosoku ]]; then
   if wstest=$(command -v wstest); then :
   elif setup_wstest; then :
@@ -113,6 +120,7 @@ fi
 if [[ -z $wstest ]]; then
   setup_kosoku || die "kosoku runner unavailable"
 fi
+exec {setup_lock}>&-
 if [[ -n $wstest ]]; then
   runner_desc="wstest $("$wstest" -a 2>/dev/null | awk '/AutobahnTestSuite/ {print $2}')"
 else
@@ -121,11 +129,11 @@ fi
 
 # ---- start the server ----------------------------------------------------------------------
 tmp=$(mktemp -d)
-pid='' nginx_pid=''
+pid='' nginx_pid='' started_pid=''
 # shellcheck disable=SC2317  # (called from the trap)
 cleanup() {
   local p
-  for p in "$pid" "$nginx_pid"; do
+  for p in "$pid" "$nginx_pid" "$started_pid"; do
     if [[ -n $p ]] && kill -0 "$p" 2>/dev/null; then kill -KILL "$p" 2>/dev/null || true; fi
   done
   rm -rf "$tmp"
@@ -133,60 +141,103 @@ cleanup() {
 trap cleanup EXIT
 
 free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
-# Wait until something accepts on the port, while process $1 (logging to $3) lives.
+# Two gates running at once (make autobahn-all) must not pick the same port: bind(0) alone could
+# hand one gate's port to the other before its server binds. A port is ours while we hold the lock
+# on its file (the lock goes when this script and its children have exited).
+port_locks=${TMPDIR:-/tmp}/websock-autobahn-ports
+reserve_port() {
+  local p fd
+  mkdir -p "$port_locks"
+  while :; do
+    p=$(free_port)
+    exec {fd}>"$port_locks/$p"
+    if flock -n "$fd"; then reserved_port=$p; return 0; fi
+    exec {fd}>&-
+  done
+}
+# Wait until something accepts on the port, while process $1 lives: 0 once it accepts, 1 if it
+# exited first; dies after 10 s.
 wait_accepting() {
-  local p=$1 port=$2 log=$3 name=$4 i
+  local p=$1 port=$2 name=$3 i
   for ((i = 0; ; i++)); do
-    kill -0 "$p" 2>/dev/null || { tail -n 20 "$log" >&2; die "$name exited during startup"; }
-    (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break
+    kill -0 "$p" 2>/dev/null || return 1
+    (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && return 0
     ((i < 100)) || die "$name did not accept on port $port within 10 s"
     sleep 0.1
   done
 }
+# Start `$2 PORT` in the background (output to $3) on a reserved port and wait until it accepts;
+# if it exits first (a process outside the gates took the port meanwhile), try another port.
+# Sets started_pid and started_port.
+start_on_port() {
+  local name=$1 launch=$2 log=$3 try
+  for try in 1 2 3; do
+    reserve_port
+    "$launch" "$reserved_port" >"$log" 2>&1 &
+    started_pid=$! started_port=$reserved_port
+    wait_accepting "$started_pid" "$started_port" "$name" && return 0
+    wait "$started_pid" 2>/dev/null || true
+    echo "autobahn: $name exited during startup on port $started_port (try $try of 3)" >&2
+  done
+  tail -n 20 "$log" >&2; die "$name exited during startup"
+}
 
-port=$(free_port)
 out=$report_dir/servers
 rm -rf "$out"
 mkdir -p "$out"
 server_log=$report_dir/websock.log
-say "runner: $runner_desc; server: $bin on 127.0.0.1:$port (log: $server_log)"
 # kosoku writes a whole message before it reads the echo; with websock's default 256 KiB output
 # high-water mark the two would wait on each other for the 8 and 16 MiB messages of 9.*, so under
 # kosoku the server may buffer a whole message (wstest reads while it writes and needs nothing).
-server_args=(--port "$port" --bind 127.0.0.1 --log-level warn)
-[[ -n $kosoku ]] && server_args+=(--output-high-water 32M)
-"$bin" "${server_args[@]}" >"$server_log" 2>&1 &
-pid=$!
-wait_accepting "$pid" "$port" "$server_log" websock
+launch_websock() {
+  local args=(--port "$1" --bind 127.0.0.1 --log-level warn)
+  [[ -n $kosoku ]] && args+=(--output-high-water 32M)
+  exec "$bin" "${args[@]}"
+}
+start_on_port websock launch_websock "$server_log"
+pid=$started_pid port=$started_port started_pid=
+say "runner: $runner_desc; server: $bin on 127.0.0.1:$port (log: $server_log)"
 
 # The suite talks to target_port: websock's, or nginx's in front of it.
 target_port=$port agent=websock
 if ((via_nginx)); then
-  target_port=$(free_port) agent=websock-via-nginx
+  agent=websock-via-nginx
   nginx_dir=$report_dir/nginx  # its config and logs stay with the report
-  rm -rf "$nginx_dir"
+  launch_nginx() {
+    rm -rf "$nginx_dir"
+    exec python3 "$nginx_proxy" run --dir "$nginx_dir" --listen "$1" --upstream "127.0.0.1:$port"
+  }
+  start_on_port nginx launch_nginx "$report_dir/nginx.log"
+  nginx_pid=$started_pid target_port=$started_port started_pid=
   say "nginx (deploy/nginx.conf) on 127.0.0.1:$target_port -> websock (config and logs: $nginx_dir)"
-  python3 "$nginx_proxy" run --dir "$nginx_dir" --listen "$target_port" --upstream "127.0.0.1:$port" \
-    >"$report_dir/nginx.log" 2>&1 &
-  nginx_pid=$!
-  wait_accepting "$nginx_pid" "$target_port" "$report_dir/nginx.log" nginx
 fi
 
 # ---- run the fuzzing client ----------------------------------------------------------------
-# The spec: autobahn/fuzzingclient.json with our port, agent and report directory substituted.
-python3 - "$here/fuzzingclient.json" "$tmp/spec.json" "$target_port" "$out" "$agent" <<'EOF'
+# The cases are the scope's, as check_report.py defines them (it judges the report by the same
+# list). kosoku has no permessage-deflate cases, so under it every scope leaves out 12.* and 13.*.
+scope_args=(--scope "$scope")
+if [[ -n $kosoku ]]; then
+  scope_args+=(--exclude '12.*' --exclude '13.*')
+  say "note: kosoku has no permessage-deflate cases: 12.* and 13.* are not run"
+fi
+spec_cases=$(python3 "$here/check_report.py" "${scope_args[@]}" --print-spec-cases)
+# The spec: autobahn/fuzzingclient.json with our port, agent, report directory and cases
+# substituted; it lives in this run's temporary directory.
+python3 - "$here/fuzzingclient.json" "$tmp/spec.json" "$target_port" "$out" "$agent" "$spec_cases" <<'EOF'
 import json, re, sys
-src, dst, port, outdir, agent = sys.argv[1:]
+src, dst, port, outdir, agent, cases = sys.argv[1:]
 spec = json.load(open(src))
 for server in spec["servers"]:
     server["url"] = re.sub(r"^(wss?://[^/:]+)(:\d+)?", r"\g<1>:" + port, server["url"])
     server["agent"] = agent
 spec["outdir"] = outdir
+cases = json.loads(cases)
+spec["cases"], spec["exclude-cases"] = cases["cases"], cases["exclude-cases"]
 json.dump(spec, open(dst, "w"), indent=2)
 EOF
 
 run_log=$report_dir/runner.log
-say "running cases (timeout ${limit} s, log: $run_log)"
+say "running $(python3 -c 'import json, sys; print(json.loads(sys.argv[1])["count"])' "$spec_cases") cases (scope $scope; timeout ${limit} s, log: $run_log)"
 start=$SECONDS
 rc=0
 if [[ -n $wstest ]]; then
@@ -249,7 +300,7 @@ fi
 # ---- judge the report ----------------------------------------------------------------------
 check=0
 if [[ -f $out/index.json ]]; then
-  python3 "$here/check_report.py" "$out/index.json" || check=$?
+  python3 "$here/check_report.py" "${scope_args[@]}" "$out/index.json" || check=$?
 else
   echo "autobahn: FAIL: no report written ($out/index.json missing)" >&2; check=1
 fi
