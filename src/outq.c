@@ -19,7 +19,8 @@ size_t outq_len(const struct outq *q)
 
 int outq_iov(const struct outq *q, struct iovec *iov)
 {
-    const uint8_t *bytes = buf_head(&q->bytes);
+    /* No byte buffer yet (references only): NULL + 0 would be undefined behaviour. */
+    const uint8_t *bytes = q->bytes.data ? buf_head(&q->bytes) : NULL;
     size_t done = 0; /* bytes already placed */
     int n = 0;
     for (unsigned i = 0; i < q->nref; i++) {
