@@ -104,7 +104,7 @@ autobahn-nginx: deps $(BUILD)/websock
 # each run's output whole when it ends; either run failing fails make, after both have ended.
 autobahn-all:
 	@echo "autobahn-all: full suite against $(BUILD)/websock and the ASan+UBSan build at once" \
-	  "(~15 min; each run's output appears when it ends)"
+	  "(~17 min; each run's output appears when it ends)"
 	$(MAKE) -j2 -O --no-print-directory autobahn autobahn-asan
 	$(MAKE) autobahn-nginx
 
