@@ -24,9 +24,7 @@
  * 4 KiB brings 200 B JSON messages within 10% of a zlib stream that keeps a 32 KiB window
  * (1 KiB: 126%). */
 #define DEFLATE_LEVEL 6
-#ifndef DEFLATE_LARGE_LEVEL
 #define DEFLATE_LARGE_LEVEL 3
-#endif
 #define DEFLATE_MEM_LEVEL 8
 #define DEFLATE_SMALL (4u * 1024)
 #define DEFLATE_SMALL_MEM_LEVEL 4
