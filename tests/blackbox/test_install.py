@@ -1,7 +1,8 @@
 """make install: the binary, the man page and the systemd unit land under PREFIX (or
 DESTDIR/PREFIX), naming the paths they were installed to; the man page renders with man(1) and
 documents every flag of --help; the unit passes `systemd-analyze verify` where systemd is
-installed. The build honours a packager's WERROR=, CFLAGS, CPPFLAGS and LDFLAGS."""
+installed. The build honours a packager's WERROR=, CFLAGS, CPPFLAGS and LDFLAGS, and every
+place that states the version agrees."""
 
 import os
 import pathlib
@@ -130,6 +131,18 @@ def test_build_honours_cflags_cppflags_and_ldflags_from_the_environment():
             assert "-fstack-protector-strong" in c and "-D_FORTIFY_SOURCE=2" in c, c
             assert "-Iinclude" in c, "the project's own CPPFLAGS must be kept as well"
         assert "-Wl,-z,now" in link, link
+
+
+def test_every_statement_of_the_version_agrees():
+    version = subprocess.run([websock_bin(), "--version"], capture_output=True, text=True,
+                             timeout=10).stdout.split()[-1]
+    man = (REPO_ROOT / "doc/websock.1").read_text()
+    assert re.search(rf'^\.TH WEBSOCK 1 "[^"]*" "websock {re.escape(version)}"', man, re.M)
+    changelog = (REPO_ROOT / "CHANGELOG.md").read_text()
+    first = re.search(r"^## \[(\d+\.\d+\.\d+)\]", changelog, re.M)
+    assert first and first.group(1) == version, "CHANGELOG.md's newest release is not --version"
+    deb = (REPO_ROOT / "debian/changelog").read_text().splitlines()[0]
+    assert deb.startswith(f"websock ({version}) "), deb
 
 
 def test_installed_man_page_renders_and_documents_every_flag(prefix):
