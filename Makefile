@@ -240,8 +240,15 @@ uninstall:
 	rm -f $(DESTDIR)$(BINDIR)/websock $(DESTDIR)$(MANDIR)/man1/websock.1 \
 	  $(UNITS:%=$(DESTDIR)$(UNITDIR)/%)
 
-check: all build-clang test-unit test-blackbox test-browser test-interop test-asan-unit autobahn-all \
-       test-valgrind fuzz-check
+# The Debian package (debian/): built from a copy of the tree under $(BUILD)/deb, where
+# dpkg-buildpackage also writes its .deb; lintian must find no error; then installed, run and
+# purged as root (unpacked and run otherwise). About 15 s.
+.PHONY: test-deb
+test-deb: deps $(VENV)/.installed
+	WEBSOCK_DEB_DIR=$(BUILD)/deb $(PY) -m pytest -q tests/packaging
+
+check: all build-clang test-unit test-blackbox test-browser test-interop test-deb test-asan-unit \
+       autobahn-all test-valgrind fuzz-check
 	@echo "make check: all tests passed"
 
 # Installs what a fresh Debian machine lacks (as root), or says exactly what is missing.
