@@ -242,7 +242,7 @@ uninstall:
 
 # The Debian package (debian/): built from a copy of the tree under $(BUILD)/deb, where
 # dpkg-buildpackage also writes its .deb; lintian must find no error; then installed, run and
-# purged as root (unpacked and run otherwise). About 15 s.
+# purged as root (unpacked and run otherwise). 30 s alone, up to 100 s on a busy 2-core machine.
 .PHONY: test-deb
 test-deb: deps $(VENV)/.installed
 	WEBSOCK_DEB_DIR=$(BUILD)/deb $(PY) -m pytest -q tests/packaging
