@@ -78,7 +78,7 @@ static void announce_ready(struct server *srv)
 
 static int open_listener(struct server *srv, const struct options *opt)
 {
-    char err[256];
+    char err[NET_ERR_LEN];
     if (opt->unix_path)
         srv->listener.fd = net_listen_unix(opt->unix_path, err, sizeof err);
     else

@@ -46,7 +46,7 @@ static int64_t monotonic_ms(void)
 
 static int open_listeners(struct supervisor *sv)
 {
-    char err[256];
+    char err[NET_ERR_LEN];
     const struct options *opt = sv->opt;
     if (opt->unix_path) {
         int fd = net_listen_unix(opt->unix_path, err, sizeof err);
