@@ -512,3 +512,31 @@ int options_parse(int argc, char **argv, struct options *o)
     }
     return OPTIONS_RUN;
 }
+
+/* A host a browser on this machine can reach the listener at: the loopback address for a
+ * wildcard, the bind address otherwise (bracketed if IPv6). */
+static const char *url_host(const struct options *o, char *buf, size_t len)
+{
+    if (!o->bind || strcmp(o->bind, "0.0.0.0") == 0)
+        return "127.0.0.1"; /* the default dual-stack :: socket takes IPv4 too */
+    unsigned char addr[sizeof(struct in6_addr)];
+    if (inet_pton(AF_INET6, o->bind, addr) != 1)
+        return o->bind;
+    static const unsigned char any[sizeof(struct in6_addr)];
+    snprintf(buf, len, "[%s]", memcmp(addr, any, sizeof any) == 0 ? "::1" : o->bind);
+    return buf;
+}
+
+void options_listen_urls(const struct options *o, char *out, size_t len)
+{
+    char host_buf[INET6_ADDRSTRLEN + 2];
+    const char *host = url_host(o, host_buf, sizeof host_buf);
+    const char *where = o->bind ? o->bind : "all addresses";
+    if (o->bind && (strcmp(o->bind, "0.0.0.0") == 0 || strcmp(o->bind, "::") == 0))
+        where = strcmp(o->bind, "::") == 0 ? "all addresses (::)" : "all addresses (0.0.0.0)";
+    char console[INET6_ADDRSTRLEN + 40] = "";
+    if (o->console)
+        snprintf(console, sizeof console, "console http://%s:%d/, ", host, o->port);
+    snprintf(out, len, "%s port %d: %sWebSocket ws://%s:%d%s", where, o->port, console, host,
+             o->port, o->path);
+}

@@ -175,9 +175,11 @@ int server_init(struct server *srv, const struct options *opt, const struct work
     if (opt->unix_path)
         log_info(&srv->log, "websock %s listening on Unix socket %s, path %s", WEBSOCK_VERSION,
                  opt->unix_path, opt->path);
-    else
-        log_info(&srv->log, "websock %s listening on %s port %d, path %s", WEBSOCK_VERSION,
-                 opt->bind ? opt->bind : "all addresses", opt->port, opt->path);
+    else {
+        char urls[384];
+        options_listen_urls(opt, urls, sizeof urls);
+        log_info(&srv->log, "websock %s listening on %s", WEBSOCK_VERSION, urls);
+    }
     if (worker)
         log_info(&srv->log, "worker %d of %d running", worker->index, opt->workers);
     else

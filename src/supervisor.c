@@ -323,9 +323,11 @@ int supervisor_run(const struct options *opt, struct worker_ctx *worker)
     if (open_listeners(&sv) == 0) {
         if (opt->unix_path)
             log_info(&sv.log, "supervisor: %d workers on Unix socket %s", sv.n, opt->unix_path);
-        else
-            log_info(&sv.log, "supervisor: %d workers on %s port %d", sv.n,
-                     opt->bind ? opt->bind : "all addresses", opt->port);
+        else {
+            char urls[384];
+            options_listen_urls(opt, urls, sizeof urls);
+            log_info(&sv.log, "supervisor: %d workers on %s", sv.n, urls);
+        }
         rc = supervise(&sv, worker);
         if (rc == SUPERVISOR_IN_WORKER)
             return rc;
