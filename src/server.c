@@ -361,9 +361,16 @@ static void on_signal(struct server *srv)
             log_info(&srv->log, "%s: ignored", net_signal_name(sig));
             break;
         default: /* TERM, INT, QUIT: a graceful stop; a second one aborts */
-            if (srv->stopping) {
-                log_info(&srv->log, "second signal (%s): exiting now", net_signal_name(sig));
+            if (srv->stopping && srv->conn_count) {
+                /* Not a clean exit: the status says so, as a shell expects after Ctrl-C. */
+                srv->forced_by = sig;
+                log_warn(&srv->log, "second signal (%s): dropping %llu connection(s) without "
+                         "waiting for their Close; exit status %d", net_signal_name(sig),
+                         (unsigned long long)srv->conn_count, 128 + sig);
                 abort_all(srv);
+            } else if (srv->stopping) {
+                log_info(&srv->log, "second signal (%s): nothing left to drop",
+                         net_signal_name(sig));
             } else {
                 log_info(&srv->log, "%s: stopping", net_signal_name(sig));
                 begin_stop(srv);
@@ -460,6 +467,11 @@ int server_run(struct server *srv)
             resume_paused(srv);
         conn_run_backlog(srv);
         conn_free_closed(srv);
+    }
+    if (srv->forced_by) {
+        log_warn(&srv->log, "stopped: clients were dropped (forced by a second %s)",
+                 net_signal_name(srv->forced_by));
+        return 128 + srv->forced_by;
     }
     log_info(&srv->log, "stopped");
     return 0;
