@@ -232,7 +232,7 @@ static int unknown_option(const char *word, const struct option *longopts)
     }
     /* One edit in four letters, at least one: "--prot", not "--frobnicate" for "--port". */
     size_t close_enough = 1 + len / 4;
-    int shown = (int)(strchr(word, '=') ? strchr(word, '=') - word : (ptrdiff_t)strlen(word));
+    int shown = (int)strcspn(word, "="); /* the flag without a value given with = */
     if (n_prefixed > 1)
         fprintf(stderr, "websock: ambiguous option %.*s; did you mean --%s or --%s%s? "
                 "(see websock --help)\n", shown, word, prefixed[0], prefixed[1],
