@@ -45,6 +45,7 @@ struct server {
     bool resume_scan;          /* buffered dropped: look for connections to read again */
     int64_t now_ms;
     bool stopping;
+    int forced_by;             /* a second stop signal dropped the clients: exit 128 + it */
     int64_t stop_deadline_ms;
     struct metrics metrics;    /* what /metrics shows */
     struct ip_limit per_ip;    /* --max-connections-per-ip, --handshake-rate-per-ip */
@@ -74,7 +75,8 @@ struct worker_ctx {
  * that asked ($NOTIFY_SOCKET) that it is ready. On error logs why and returns -1 (1 = port
  * busy). worker is NULL for the single-process server. */
 int server_init(struct server *srv, const struct options *opt, const struct worker_ctx *worker);
-/* Runs until SIGTERM/SIGINT and a graceful drain. Returns the exit status. */
+/* Runs until SIGTERM/SIGINT and a graceful drain. Returns the exit status: 0, or 128 + the
+ * signal when a second one made it drop its clients. */
 int server_run(struct server *srv);
 void server_destroy(struct server *srv);
 

@@ -78,7 +78,7 @@ static void announce_ready(struct server *srv)
 
 static int open_listener(struct server *srv, const struct options *opt)
 {
-    char err[256];
+    char err[NET_ERR_LEN];
     if (opt->unix_path)
         srv->listener.fd = net_listen_unix(opt->unix_path, err, sizeof err);
     else
@@ -175,9 +175,11 @@ int server_init(struct server *srv, const struct options *opt, const struct work
     if (opt->unix_path)
         log_info(&srv->log, "websock %s listening on Unix socket %s, path %s", WEBSOCK_VERSION,
                  opt->unix_path, opt->path);
-    else
-        log_info(&srv->log, "websock %s listening on %s port %d, path %s", WEBSOCK_VERSION,
-                 opt->bind ? opt->bind : "all addresses", opt->port, opt->path);
+    else {
+        char urls[384];
+        options_listen_urls(opt, urls, sizeof urls);
+        log_info(&srv->log, "websock %s listening on %s", WEBSOCK_VERSION, urls);
+    }
     if (worker)
         log_info(&srv->log, "worker %d of %d running", worker->index, opt->workers);
     else
@@ -359,9 +361,16 @@ static void on_signal(struct server *srv)
             log_info(&srv->log, "%s: ignored", net_signal_name(sig));
             break;
         default: /* TERM, INT, QUIT: a graceful stop; a second one aborts */
-            if (srv->stopping) {
-                log_info(&srv->log, "second signal (%s): exiting now", net_signal_name(sig));
+            if (srv->stopping && srv->conn_count) {
+                /* Not a clean exit: the status says so, as a shell expects after Ctrl-C. */
+                srv->forced_by = sig;
+                log_warn(&srv->log, "second signal (%s): dropping %llu connection(s) without "
+                         "waiting for their Close; exit status %d", net_signal_name(sig),
+                         (unsigned long long)srv->conn_count, 128 + sig);
                 abort_all(srv);
+            } else if (srv->stopping) {
+                log_info(&srv->log, "second signal (%s): nothing left to drop",
+                         net_signal_name(sig));
             } else {
                 log_info(&srv->log, "%s: stopping", net_signal_name(sig));
                 begin_stop(srv);
@@ -458,6 +467,11 @@ int server_run(struct server *srv)
             resume_paused(srv);
         conn_run_backlog(srv);
         conn_free_closed(srv);
+    }
+    if (srv->forced_by) {
+        log_warn(&srv->log, "stopped: clients were dropped (forced by a second %s)",
+                 net_signal_name(srv->forced_by));
+        return 128 + srv->forced_by;
     }
     log_info(&srv->log, "stopped");
     return 0;

@@ -34,6 +34,7 @@ struct supervisor {
     bool stopping;
     int64_t kill_at_ms;     /* stopping: workers still running then are killed */
     bool unclean;           /* a worker did not exit with status 0 after the stop */
+    int forced_by;          /* a second stop signal: the workers drop their clients */
     bool owns_unix_path;
 };
 
@@ -46,7 +47,7 @@ static int64_t monotonic_ms(void)
 
 static int open_listeners(struct supervisor *sv)
 {
-    char err[256];
+    char err[NET_ERR_LEN];
     const struct options *opt = sv->opt;
     if (opt->unix_path) {
         int fd = net_listen_unix(opt->unix_path, err, sizeof err);
@@ -209,7 +210,9 @@ static void signal_workers(struct supervisor *sv, int sig)
 static void on_stop_signal(struct supervisor *sv, int sig, int64_t now)
 {
     if (sv->stopping) {
-        log_info(&sv->log, "second signal: telling the workers to exit now");
+        log_warn(&sv->log, "second signal (%s): telling the workers to drop their clients "
+                 "and exit now", net_signal_name(sig));
+        sv->forced_by = sig;
     } else {
         log_info(&sv->log, "%s: stopping %d worker(s)", net_signal_name(sig), running(sv));
         sv->stopping = true;
@@ -294,6 +297,11 @@ static int supervise(struct supervisor *sv, struct worker_ctx *worker)
                 start_worker(sv, i, now, worker) == SUPERVISOR_IN_WORKER)
                 return SUPERVISOR_IN_WORKER;
     }
+    if (sv->forced_by && sv->unclean) {
+        log_warn(&sv->log, "every worker has stopped; clients were dropped (forced by a second "
+                 "%s)", net_signal_name(sv->forced_by));
+        return 128 + sv->forced_by;
+    }
     log_info(&sv->log, "every worker has stopped");
     return sv->unclean ? 1 : 0;
 }
@@ -323,9 +331,11 @@ int supervisor_run(const struct options *opt, struct worker_ctx *worker)
     if (open_listeners(&sv) == 0) {
         if (opt->unix_path)
             log_info(&sv.log, "supervisor: %d workers on Unix socket %s", sv.n, opt->unix_path);
-        else
-            log_info(&sv.log, "supervisor: %d workers on %s port %d", sv.n,
-                     opt->bind ? opt->bind : "all addresses", opt->port);
+        else {
+            char urls[384];
+            options_listen_urls(opt, urls, sizeof urls);
+            log_info(&sv.log, "supervisor: %d workers on %s", sv.n, urls);
+        }
         rc = supervise(&sv, worker);
         if (rc == SUPERVISOR_IN_WORKER)
             return rc;
