@@ -2,6 +2,16 @@
 
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "defaults.h"
+#include "deflate.h"
+#include "handshake.h"
+#include "proc_stats.h"
 
 /* Every error status websock answers with (see handshake.c), in the order of m->rejected. */
 static const int statuses[METRICS_STATUS_COUNT] = { 400, 403, 404, 405, 426, 429, 431, 500, 503 };
@@ -36,6 +46,177 @@ void metrics_count_rejection(struct metrics *m, int status)
     metrics_count_rejection(m, 500); /* a status missing above is an internal error */
 }
 
+struct metrics_shared *metrics_shared_map(int workers)
+{
+    int slots = workers > 1 ? workers : 1;
+    size_t size = sizeof(struct metrics_shared) + (size_t)slots * sizeof(struct metrics_slot);
+    void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED)
+        return NULL;
+    struct metrics_shared *sh = p; /* mmap gives zeroed pages */
+    sh->workers = workers > 1 ? workers : 0;
+    sh->slots = slots;
+    sh->main_pid = (int32_t)getpid();
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    sh->start_ms = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+    return sh;
+}
+
+void metrics_shared_unmap(struct metrics_shared *sh)
+{
+    if (sh)
+        munmap(sh, sizeof *sh + (size_t)sh->slots * sizeof(struct metrics_slot));
+}
+
+/* Another process's slot is read while its worker writes to it: each counter is read with one
+ * relaxed atomic load, so it is read whole (one aligned 8-byte access; the worker's plain add
+ * stores it whole too), never torn. Why the sums never go backwards: a counter only grows in
+ * its slot (one writer, the slot's worker; the supervisor resets only the gauge, and only once
+ * that worker is dead; a restarted worker carries on in the same slot), and memory coherence
+ * means that a load never returns a value older than one an earlier load of the same location
+ * returned. Scrapes come one after another (each is a request and a response through the
+ * kernel), so every counter in a later scrape is at least what the earlier one read, and so is
+ * their sum, whichever worker answers. */
+static uint64_t load(const uint64_t *p)
+{
+    return __atomic_load_n(p, __ATOMIC_RELAXED);
+}
+
+static void add_counts(uint64_t *sum, const uint64_t *slot, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        sum[i] += load(&slot[i]);
+}
+
+/* Adds one slot to the totals. Application codes are merged by code: the union of every
+ * slot's codes, so a code once shown keeps its series (at most METRICS_APP_CODES per slot). */
+static void add_slot(struct metrics_snapshot *s, const struct metrics *m, uint64_t open)
+{
+    struct metrics *t = &s->total;
+    const struct session_counts *e = &m->echo;
+    uint64_t echo[] = { load(&e->messages_in), load(&e->messages_out), load(&e->bytes_in),
+                        load(&e->bytes_out), load(&e->z_wire_in), load(&e->z_plain_in),
+                        load(&e->z_wire_out), load(&e->z_plain_out) };
+    t->echo.messages_in += echo[0];
+    t->echo.messages_out += echo[1];
+    t->echo.bytes_in += echo[2];
+    t->echo.bytes_out += echo[3];
+    t->echo.z_wire_in += echo[4];
+    t->echo.z_plain_in += echo[5];
+    t->echo.z_wire_out += echo[6];
+    t->echo.z_plain_out += echo[7];
+    t->open += open;
+    t->accepted += load(&m->accepted);
+    t->upgrades += load(&m->upgrades);
+    add_counts(t->closes, m->closes, 16);
+    t->other_closes += load(&m->other_closes);
+    add_counts(t->rejected, m->rejected, METRICS_STATUS_COUNT);
+    add_counts(t->ip_limited, m->ip_limited, 2);
+    t->deflate_negotiated += load(&m->deflate_negotiated);
+    for (size_t i = 0; i < METRICS_APP_CODES; i++) {
+        /* the code is stored before its first count: a code seen may still read 0 closes */
+        uint16_t code = __atomic_load_n(&m->app_code[i], __ATOMIC_RELAXED);
+        if (!code)
+            break;
+        size_t k = 0;
+        while (k < s->apps && s->app_code[k] != code)
+            k++;
+        if (k == s->apps)
+            s->app_code[s->apps++] = code;
+        s->app_closes[k] += load(&m->app_closes[i]);
+    }
+}
+
+/* User and system time of the whole server: the main process's own, that of the workers it has
+ * reaped (its children's times) and that of the live workers. A worker reaped between reading
+ * the main process and reading the workers would be missed or counted twice, so then the
+ * reading is done again (the children's time changed in between). */
+static void read_processes(const struct metrics_shared *sh, struct metrics_process *out)
+{
+    for (int attempt = 0; attempt < 3; attempt++) {
+        struct metrics_process p = { 0 };
+        struct proc_sample main, again, w;
+        if (!proc_sample_read(sh->main_pid, &main))
+            return;
+        uint64_t ticks = main.cpu_self + main.cpu_children; /* summed whole, divided once */
+        p.resident_bytes = main.resident_bytes;
+        p.open_fds = main.open_fds;
+        p.max_fds = main.max_fds;
+        for (int i = 0; sh->workers && i < sh->slots; i++) {
+            int32_t pid = __atomic_load_n(&sh->slot[i].pid, __ATOMIC_RELAXED);
+            if (pid <= 0 || pid == sh->main_pid || !proc_sample_read(pid, &w))
+                continue;
+            ticks += w.cpu_self;
+            p.resident_bytes += w.resident_bytes;
+            p.open_fds += w.open_fds;
+            p.max_fds += w.max_fds;
+        }
+        p.cpu_seconds = (double)ticks / proc_ticks_per_second();
+        p.known = true;
+        *out = p;
+        if (!sh->workers || !proc_sample_read(sh->main_pid, &again) ||
+            again.cpu_children == main.cpu_children)
+            return;
+    }
+}
+
+/* websock_build_info's compiler label. */
+#if defined(__clang__)
+#define COMPILER "clang " __clang_version__
+#elif defined(__GNUC__)
+#define COMPILER "gcc " __VERSION__
+#else
+#define COMPILER "unknown"
+#endif
+
+static void build_info(struct metrics_snapshot *s)
+{
+    s->version = WEBSOCK_VERSION;
+    s->compiler = COMPILER;
+    s->openssl = ws_crypto_version();
+    s->zlib = deflate_zlib_version();
+}
+
+struct metrics_snapshot *metrics_snapshot_take(const struct metrics_shared *sh)
+{
+    int slots = sh ? sh->slots : 0, workers = sh ? sh->workers : 0;
+    size_t apps = (size_t)slots * METRICS_APP_CODES;
+    struct metrics_snapshot *s = calloc(1, sizeof *s + (size_t)workers * sizeof *s->worker +
+                                               apps * (sizeof *s->app_closes + sizeof *s->app_code));
+    if (!s)
+        return NULL;
+    s->worker = (struct metrics_worker *)(s + 1);
+    s->app_closes = (uint64_t *)(s->worker + workers);
+    s->app_code = (uint16_t *)(s->app_closes + apps);
+    s->workers = workers;
+    build_info(s);
+    if (!sh)
+        return s;
+    for (int i = 0; i < slots; i++) {
+        const struct metrics_slot *slot = &sh->slot[i];
+        uint64_t open = load(&slot->m.open); /* once: the total and the worker's agree */
+        add_slot(s, &slot->m, open);
+        if (workers)
+            s->worker[i] = (struct metrics_worker){ open, load(&slot->m.accepted),
+                                                    load(&slot->restarts) };
+    }
+    read_processes(sh, &s->process);
+    s->start_seconds = (double)sh->start_ms / 1000.0;
+    return s;
+}
+
+void metrics_snapshot_of(const struct metrics *m, struct metrics_snapshot *s)
+{
+    memset(s, 0, sizeof *s);
+    s->total = *m;
+    for (s->apps = 0; s->apps < METRICS_APP_CODES && m->app_code[s->apps]; s->apps++)
+        ;
+    s->app_code = s->total.app_code;
+    s->app_closes = s->total.app_closes;
+    build_info(s);
+}
+
 /* snprintf into a bounded buffer that keeps counting past its end. */
 struct text {
     char *p;
@@ -67,8 +248,80 @@ static void single(struct text *t, const char *name, const char *type, const cha
     put(t, "%s %llu\n", name, (unsigned long long)value);
 }
 
-size_t metrics_format(const struct metrics *m, char *out, size_t cap)
+/* A label value as the text format wants it: backslash, quote and newline escaped. */
+static void put_label(struct text *t, const char *name, const char *value, bool last)
 {
+    put(t, "%s=\"", name);
+    for (const char *c = value ? value : ""; *c; c++) {
+        if (*c == '\\' || *c == '"')
+            put(t, "\\%c", *c);
+        else if (*c == '\n')
+            put(t, "\\n");
+        else
+            put(t, "%c", *c);
+    }
+    put(t, "\"%s", last ? "" : ",");
+}
+
+/* --workers N: what each worker holds and did, labelled worker="1".."N" (separate families, so
+ * that summing websock_connections_open never counts a connection twice). */
+static void per_worker(struct text *t, const struct metrics_snapshot *s)
+{
+    if (!s->workers)
+        return;
+    static const struct { const char *name, *type, *help; } fams[] = {
+        { "websock_worker_connections_open", "gauge",
+          "WebSocket connections open now in each worker process (0 while it is down)." },
+        { "websock_worker_connections_accepted_total", "counter",
+          "TCP connections accepted by each worker process, its earlier runs included." },
+        { "websock_worker_restarts_total", "counter",
+          "Times each worker process died and was started again by the supervisor." },
+    };
+    for (size_t f = 0; f < sizeof fams / sizeof fams[0]; f++) {
+        family(t, fams[f].name, fams[f].type, fams[f].help);
+        for (int i = 0; i < s->workers; i++) {
+            const struct metrics_worker *w = &s->worker[i];
+            uint64_t v = f == 0 ? w->open : f == 1 ? w->accepted : w->restarts;
+            put(t, "%s{worker=\"%d\"} %llu\n", fams[f].name, i + 1, (unsigned long long)v);
+        }
+    }
+}
+
+/* The usual process_* families, over the whole server, and the build. */
+static void process(struct text *t, const struct metrics_snapshot *s)
+{
+    const struct metrics_process *p = &s->process;
+    if (p->known) {
+        family(t, "process_cpu_seconds_total", "counter",
+               "User and system CPU time of the server: the main process and every worker, "
+               "exited ones included, in seconds.");
+        put(t, "process_cpu_seconds_total %.2f\n", p->cpu_seconds);
+        single(t, "process_resident_memory_bytes", "gauge",
+               "Resident memory of the main process and every worker, summed (pages they "
+               "share are counted in each).", p->resident_bytes);
+        single(t, "process_open_fds", "gauge",
+               "Open file descriptors of the main process and every worker, summed.",
+               p->open_fds);
+        single(t, "process_max_fds", "gauge",
+               "Descriptor limits (soft) of the main process and every worker, summed.",
+               p->max_fds);
+        family(t, "process_start_time_seconds", "gauge",
+               "Start time of the server's main process, seconds since the Unix epoch.");
+        put(t, "process_start_time_seconds %.3f\n", s->start_seconds);
+    }
+    family(t, "websock_build_info", "gauge",
+           "Always 1; the labels say which websock this is and what it was built with.");
+    put(t, "websock_build_info{");
+    put_label(t, "version", s->version, false);
+    put_label(t, "compiler", s->compiler, false);
+    put_label(t, "openssl", s->openssl, false);
+    put_label(t, "zlib", s->zlib, true);
+    put(t, "} 1\n");
+}
+
+size_t metrics_format(const struct metrics_snapshot *s, char *out, size_t cap)
+{
+    const struct metrics *m = &s->total;
     struct text t = { out, cap, 0 };
     if (cap)
         out[0] = '\0';
@@ -96,9 +349,9 @@ size_t metrics_format(const struct metrics *m, char *out, size_t cap)
         if (m->closes[i])
             put(&t, "websock_closes_total{code=\"%d\"} %llu\n", 1000 + i,
                 (unsigned long long)m->closes[i]);
-    for (size_t i = 0; i < METRICS_APP_CODES && m->app_code[i]; i++)
-        put(&t, "websock_closes_total{code=\"%u\"} %llu\n", m->app_code[i],
-            (unsigned long long)m->app_closes[i]);
+    for (size_t i = 0; i < s->apps; i++)
+        put(&t, "websock_closes_total{code=\"%u\"} %llu\n", s->app_code[i],
+            (unsigned long long)s->app_closes[i]);
     if (m->other_closes)
         put(&t, "websock_closes_total{code=\"other\"} %llu\n",
             (unsigned long long)m->other_closes);
@@ -131,5 +384,7 @@ size_t metrics_format(const struct metrics *m, char *out, size_t cap)
     for (size_t i = 0; i < sizeof z / sizeof z[0]; i++)
         put(&t, "websock_deflate_bytes_total{direction=\"%s\",form=\"%s\"} %llu\n", z[i].dir,
             z[i].form, (unsigned long long)z[i].v);
+    per_worker(&t, s);
+    process(&t, s);
     return t.len;
 }
