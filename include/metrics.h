@@ -52,7 +52,7 @@ struct metrics_shared {
     int workers;                 /* --workers N > 1: N slots, one per worker; 0: one process */
     int slots;
     int32_t main_pid;            /* the supervisor, or the single process */
-    int64_t start_ms;            /* wall clock at start-up, ms since the epoch */
+    double start_seconds;        /* when the main process started, seconds since the epoch */
     struct metrics_slot slot[];
 };
 

@@ -57,9 +57,12 @@ struct metrics_shared *metrics_shared_map(int workers)
     sh->workers = workers > 1 ? workers : 0;
     sh->slots = slots;
     sh->main_pid = (int32_t)getpid();
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    sh->start_ms = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+    sh->start_seconds = proc_start_time(getpid());
+    if (sh->start_seconds <= 0) { /* no /proc: now is close enough */
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        sh->start_seconds = (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+    }
     return sh;
 }
 
@@ -70,8 +73,8 @@ void metrics_shared_unmap(struct metrics_shared *sh)
 }
 
 /* Another process's slot is read while its worker writes to it: each counter is read with one
- * relaxed atomic load, so it is read whole (one aligned 8-byte access; the worker's plain add
- * stores it whole too), never torn. Why the sums never go backwards: a counter only grows in
+ * relaxed atomic load, so it is read whole (one aligned 8-byte access on a 64-bit target, where
+ * the worker's plain add stores it whole too), never torn. Why the sums never go backwards: a counter only grows in
  * its slot (one writer, the slot's worker; the supervisor resets only the gauge, and only once
  * that worker is dead; a restarted worker carries on in the same slot), and memory coherence
  * means that a load never returns a value older than one an earlier load of the same location
@@ -83,48 +86,74 @@ static uint64_t load(const uint64_t *p)
     return __atomic_load_n(p, __ATOMIC_RELAXED);
 }
 
-static void add_counts(uint64_t *sum, const uint64_t *slot, size_t n)
+static void load_counts(uint64_t *copy, const uint64_t *slot, size_t n)
 {
     for (size_t i = 0; i < n; i++)
-        sum[i] += load(&slot[i]);
+        copy[i] = load(&slot[i]);
 }
 
-/* Adds one slot to the totals. Application codes are merged by code: the union of every
+/* A copy of one slot's counters, each read once: the totals and the worker's own figures are
+ * then taken from the same values. */
+static void load_slot(const struct metrics *m, struct metrics *c)
+{
+    const struct session_counts *e = &m->echo;
+    c->echo = (struct session_counts){
+        .messages_in = load(&e->messages_in), .messages_out = load(&e->messages_out),
+        .bytes_in = load(&e->bytes_in),       .bytes_out = load(&e->bytes_out),
+        .z_wire_in = load(&e->z_wire_in),     .z_plain_in = load(&e->z_plain_in),
+        .z_wire_out = load(&e->z_wire_out),   .z_plain_out = load(&e->z_plain_out),
+    };
+    c->open = load(&m->open);
+    c->accepted = load(&m->accepted);
+    c->upgrades = load(&m->upgrades);
+    load_counts(c->closes, m->closes, 16);
+    c->other_closes = load(&m->other_closes);
+    load_counts(c->rejected, m->rejected, METRICS_STATUS_COUNT);
+    load_counts(c->ip_limited, m->ip_limited, 2);
+    c->deflate_negotiated = load(&m->deflate_negotiated);
+    /* A code is stored before its first count, so a code read may still have 0 closes. */
+    for (size_t i = 0; i < METRICS_APP_CODES; i++) {
+        c->app_code[i] = __atomic_load_n(&m->app_code[i], __ATOMIC_RELAXED);
+        c->app_closes[i] = c->app_code[i] ? load(&m->app_closes[i]) : 0;
+        if (!c->app_code[i])
+            break;
+    }
+}
+
+static void add_counts(uint64_t *sum, const uint64_t *one, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        sum[i] += one[i];
+}
+
+/* Adds one slot's copy to the totals. Application codes are merged by code: the union of every
  * slot's codes, so a code once shown keeps its series (at most METRICS_APP_CODES per slot). */
-static void add_slot(struct metrics_snapshot *s, const struct metrics *m, uint64_t open)
+static void add_slot(struct metrics_snapshot *s, const struct metrics *c)
 {
     struct metrics *t = &s->total;
-    const struct session_counts *e = &m->echo;
-    uint64_t echo[] = { load(&e->messages_in), load(&e->messages_out), load(&e->bytes_in),
-                        load(&e->bytes_out), load(&e->z_wire_in), load(&e->z_plain_in),
-                        load(&e->z_wire_out), load(&e->z_plain_out) };
-    t->echo.messages_in += echo[0];
-    t->echo.messages_out += echo[1];
-    t->echo.bytes_in += echo[2];
-    t->echo.bytes_out += echo[3];
-    t->echo.z_wire_in += echo[4];
-    t->echo.z_plain_in += echo[5];
-    t->echo.z_wire_out += echo[6];
-    t->echo.z_plain_out += echo[7];
-    t->open += open;
-    t->accepted += load(&m->accepted);
-    t->upgrades += load(&m->upgrades);
-    add_counts(t->closes, m->closes, 16);
-    t->other_closes += load(&m->other_closes);
-    add_counts(t->rejected, m->rejected, METRICS_STATUS_COUNT);
-    add_counts(t->ip_limited, m->ip_limited, 2);
-    t->deflate_negotiated += load(&m->deflate_negotiated);
-    for (size_t i = 0; i < METRICS_APP_CODES; i++) {
-        /* the code is stored before its first count: a code seen may still read 0 closes */
-        uint16_t code = __atomic_load_n(&m->app_code[i], __ATOMIC_RELAXED);
-        if (!code)
-            break;
+    t->echo.messages_in += c->echo.messages_in;
+    t->echo.messages_out += c->echo.messages_out;
+    t->echo.bytes_in += c->echo.bytes_in;
+    t->echo.bytes_out += c->echo.bytes_out;
+    t->echo.z_wire_in += c->echo.z_wire_in;
+    t->echo.z_plain_in += c->echo.z_plain_in;
+    t->echo.z_wire_out += c->echo.z_wire_out;
+    t->echo.z_plain_out += c->echo.z_plain_out;
+    t->open += c->open;
+    t->accepted += c->accepted;
+    t->upgrades += c->upgrades;
+    add_counts(t->closes, c->closes, 16);
+    t->other_closes += c->other_closes;
+    add_counts(t->rejected, c->rejected, METRICS_STATUS_COUNT);
+    add_counts(t->ip_limited, c->ip_limited, 2);
+    t->deflate_negotiated += c->deflate_negotiated;
+    for (size_t i = 0; i < METRICS_APP_CODES && c->app_code[i]; i++) {
         size_t k = 0;
-        while (k < s->apps && s->app_code[k] != code)
+        while (k < s->apps && s->app_code[k] != c->app_code[i])
             k++;
         if (k == s->apps)
-            s->app_code[s->apps++] = code;
-        s->app_closes[k] += load(&m->app_closes[i]);
+            s->app_code[s->apps++] = c->app_code[i];
+        s->app_closes[k] += c->app_closes[i];
     }
 }
 
@@ -136,13 +165,13 @@ static void read_processes(const struct metrics_shared *sh, struct metrics_proce
 {
     for (int attempt = 0; attempt < 3; attempt++) {
         struct metrics_process p = { 0 };
-        struct proc_sample main, again, w;
-        if (!proc_sample_read(sh->main_pid, &main))
+        struct proc_sample top, again, w;
+        if (!proc_sample_read(sh->main_pid, &top))
             return;
-        uint64_t ticks = main.cpu_self + main.cpu_children; /* summed whole, divided once */
-        p.resident_bytes = main.resident_bytes;
-        p.open_fds = main.open_fds;
-        p.max_fds = main.max_fds;
+        uint64_t ticks = top.cpu_self + top.cpu_children; /* summed whole, divided once */
+        p.resident_bytes = top.resident_bytes;
+        p.open_fds = top.open_fds;
+        p.max_fds = top.max_fds;
         for (int i = 0; sh->workers && i < sh->slots; i++) {
             int32_t pid = __atomic_load_n(&sh->slot[i].pid, __ATOMIC_RELAXED);
             if (pid <= 0 || pid == sh->main_pid || !proc_sample_read(pid, &w))
@@ -156,7 +185,7 @@ static void read_processes(const struct metrics_shared *sh, struct metrics_proce
         p.known = true;
         *out = p;
         if (!sh->workers || !proc_sample_read(sh->main_pid, &again) ||
-            again.cpu_children == main.cpu_children)
+            again.cpu_children == top.cpu_children)
             return;
     }
 }
@@ -194,15 +223,15 @@ struct metrics_snapshot *metrics_snapshot_take(const struct metrics_shared *sh)
     if (!sh)
         return s;
     for (int i = 0; i < slots; i++) {
-        const struct metrics_slot *slot = &sh->slot[i];
-        uint64_t open = load(&slot->m.open); /* once: the total and the worker's agree */
-        add_slot(s, &slot->m, open);
+        struct metrics one = { 0 };
+        load_slot(&sh->slot[i].m, &one);
+        add_slot(s, &one);
         if (workers)
-            s->worker[i] = (struct metrics_worker){ open, load(&slot->m.accepted),
-                                                    load(&slot->restarts) };
+            s->worker[i] = (struct metrics_worker){ one.open, one.accepted,
+                                                    load(&sh->slot[i].restarts) };
     }
     read_processes(sh, &s->process);
-    s->start_seconds = (double)sh->start_ms / 1000.0;
+    s->start_seconds = sh->start_seconds;
     return s;
 }
 

@@ -21,13 +21,14 @@ static bool read_stat(pid_t pid, struct proc_sample *s)
     const char *p = strrchr(text, ')');
     if (!p)
         return false;
-    unsigned long long ticks[4] = { 0 }, rss_pages = 0;
-    /* from field 3 (state) on: skip 11 fields to utime, then rss is 6 fields after cstime */
+    unsigned long long ticks[4] = { 0 }, start = 0, rss_pages = 0;
+    /* from field 3 (state) on: skip 11 fields to utime; starttime is field 22, rss 24 */
     int got = sscanf(p + 1, " %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu %llu %llu "
-                            "%*d %*d %*d %*d %*u %*u %llu",
-                     &ticks[0], &ticks[1], &ticks[2], &ticks[3], &rss_pages);
-    if (got != 5)
+                            "%*d %*d %*d %*d %llu %*u %llu",
+                     &ticks[0], &ticks[1], &ticks[2], &ticks[3], &start, &rss_pages);
+    if (got != 6)
         return false;
+    s->start_ticks = start;
     long page = sysconf(_SC_PAGESIZE);
     s->cpu_self = ticks[0] + ticks[1];
     s->cpu_children = ticks[2] + ticks[3];
@@ -39,6 +40,30 @@ double proc_ticks_per_second(void)
 {
     long hz = sysconf(_SC_CLK_TCK);
     return hz > 0 ? (double)hz : 100.0;
+}
+
+/* /proc/stat's "btime": the boot time, seconds since the epoch; 0 if unknown. */
+static unsigned long long boot_time(void)
+{
+    FILE *f = fopen("/proc/stat", "re");
+    if (!f)
+        return 0;
+    char line[256];
+    unsigned long long t = 0;
+    while (fgets(line, sizeof line, f))
+        if (sscanf(line, "btime %llu", &t) == 1)
+            break;
+    fclose(f);
+    return t;
+}
+
+double proc_start_time(pid_t pid)
+{
+    struct proc_sample s;
+    unsigned long long boot = boot_time();
+    if (!boot || !read_stat(pid, &s))
+        return 0;
+    return (double)boot + (double)s.start_ticks / proc_ticks_per_second();
 }
 
 static unsigned long long count_fds(pid_t pid)
