@@ -190,11 +190,14 @@ static void read_processes(const struct metrics_shared *sh, struct metrics_proce
     }
 }
 
-/* websock_build_info's compiler label. */
+/* websock_build_info's compiler label, e.g. "gcc 12.2.0" (from the numbers: __VERSION__ may
+ * carry a vendor suffix or a trailing space). */
+#define STR_(x) #x
+#define STR(x) STR_(x)
 #if defined(__clang__)
-#define COMPILER "clang " __clang_version__
+#define COMPILER "clang " STR(__clang_major__) "." STR(__clang_minor__) "." STR(__clang_patchlevel__)
 #elif defined(__GNUC__)
-#define COMPILER "gcc " __VERSION__
+#define COMPILER "gcc " STR(__GNUC__) "." STR(__GNUC_MINOR__) "." STR(__GNUC_PATCHLEVEL__)
 #else
 #define COMPILER "unknown"
 #endif
