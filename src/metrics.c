@@ -74,13 +74,13 @@ void metrics_shared_unmap(struct metrics_shared *sh)
 
 /* Another process's slot is read while its worker writes to it: each counter is read with one
  * relaxed atomic load, so it is read whole (one aligned 8-byte access on a 64-bit target, where
- * the worker's plain add stores it whole too), never torn. Why the sums never go backwards: a counter only grows in
- * its slot (one writer, the slot's worker; the supervisor resets only the gauge, and only once
- * that worker is dead; a restarted worker carries on in the same slot), and memory coherence
- * means that a load never returns a value older than one an earlier load of the same location
- * returned. Scrapes come one after another (each is a request and a response through the
- * kernel), so every counter in a later scrape is at least what the earlier one read, and so is
- * their sum, whichever worker answers. */
+ * the worker's plain add stores it whole too), never torn.
+ * Why the sums never go backwards: a counter only grows in its slot (one writer, the slot's
+ * worker; the supervisor resets only the gauge, and only once that worker is dead; a restarted
+ * worker carries on in the same slot), and memory coherence means that a load never returns a
+ * value older than one an earlier load of the same location returned. Scrapes come one after
+ * another (each is a request and a response through the kernel), so every counter in a later
+ * scrape is at least what the earlier one read, and so is their sum, whichever worker answers. */
 static uint64_t load(const uint64_t *p)
 {
     return __atomic_load_n(p, __ATOMIC_RELAXED);
@@ -195,7 +195,8 @@ static void read_processes(const struct metrics_shared *sh, struct metrics_proce
 #define STR_(x) #x
 #define STR(x) STR_(x)
 #if defined(__clang__)
-#define COMPILER "clang " STR(__clang_major__) "." STR(__clang_minor__) "." STR(__clang_patchlevel__)
+#define COMPILER \
+    "clang " STR(__clang_major__) "." STR(__clang_minor__) "." STR(__clang_patchlevel__)
 #elif defined(__GNUC__)
 #define COMPILER "gcc " STR(__GNUC__) "." STR(__GNUC_MINOR__) "." STR(__GNUC_PATCHLEVEL__)
 #else
@@ -214,8 +215,10 @@ struct metrics_snapshot *metrics_snapshot_take(const struct metrics_shared *sh)
 {
     int slots = sh ? sh->slots : 0, workers = sh ? sh->workers : 0;
     size_t apps = (size_t)slots * METRICS_APP_CODES;
-    struct metrics_snapshot *s = calloc(1, sizeof *s + (size_t)workers * sizeof *s->worker +
-                                               apps * (sizeof *s->app_closes + sizeof *s->app_code));
+    size_t size = sizeof(struct metrics_snapshot) +
+                  (size_t)workers * sizeof(struct metrics_worker) +
+                  apps * (sizeof(uint64_t) + sizeof(uint16_t));
+    struct metrics_snapshot *s = calloc(1, size); /* then the arrays, widest first */
     if (!s)
         return NULL;
     s->worker = (struct metrics_worker *)(s + 1);

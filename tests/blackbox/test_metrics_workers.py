@@ -276,7 +276,8 @@ def test_process_metrics_cover_the_supervisor_and_every_worker(websock_factory):
     assert got["process_cpu_seconds_total"] >= 0
     build = [k for k in got if k.startswith("websock_build_info{")]
     assert len(build) == 1 and got[build[0]] == 1
-    assert re.fullmatch(r'websock_build_info\{version="\d+\.\d+\.\d+[^"]*",compiler="(gcc|clang) \d+\.\d+\.\d+",'
+    assert re.fullmatch(r'websock_build_info\{version="\d+\.\d+\.\d+[^"]*",'
+                        r'compiler="(gcc|clang) \d+\.\d+\.\d+",'
                         r'openssl="[^"]+",zlib="[^"]+"\}', build[0]), build[0]
 
 
