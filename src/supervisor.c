@@ -30,6 +30,7 @@ struct supervisor {
     pid_t pid;
     struct worker_slot *slots;
     int n;
+    struct metrics_shared *shared; /* every worker's counters, mapped before the first fork */
     sigset_t signals;       /* the handled ones and CHLD: blocked, taken with sigtimedwait */
     bool stopping;
     int64_t kill_at_ms;     /* stopping: workers still running then are killed */
@@ -105,6 +106,8 @@ static void become_worker(struct supervisor *sv, int i, struct worker_ctx *worke
     sigprocmask(SIG_UNBLOCK, &chld, NULL);
     worker->listen_fd = sv->slots[i].listen_fd;
     worker->index = i + 1;
+    worker->shared = sv->shared;
+    __atomic_store_n(&sv->shared->slot[i].pid, (int32_t)getpid(), __ATOMIC_RELAXED);
     /* The other workers' sockets stay open here: the worker serves what waits on them while
      * their worker is down or stuck (the shared Unix socket needs no such help). */
     worker->peers = 0;
@@ -134,6 +137,7 @@ static int start_worker(struct supervisor *sv, int i, int64_t now, struct worker
     }
     w->pid = pid;
     w->started_ms = now;
+    __atomic_store_n(&sv->shared->slot[i].pid, (int32_t)pid, __ATOMIC_RELAXED);
     log_info(&sv->log, "worker %d started (pid %d)", i + 1, (int)pid);
     return 0;
 }
@@ -158,6 +162,11 @@ static void on_worker_exit(struct supervisor *sv, struct worker_slot *w, int sta
     char how[96];
     describe_status(status, how, sizeof how);
     w->pid = 0;
+    /* Its connections died with it: the gauge drops to 0, the counters stay for its successor
+     * (nobody writes to the slot now, so plain stores would do; atomic for the readers). */
+    struct metrics_slot *m = &sv->shared->slot[index - 1];
+    __atomic_store_n(&m->pid, 0, __ATOMIC_RELAXED);
+    __atomic_store_n(&m->m.open, 0, __ATOMIC_RELAXED);
     bool clean = WIFEXITED(status) && WEXITSTATUS(status) == 0;
     if (sv->stopping) {
         if (!clean)
@@ -178,6 +187,7 @@ static void on_worker_exit(struct supervisor *sv, struct worker_slot *w, int sta
             delay = WORKER_BACKOFF_MAX_MS;
     }
     w->restart_at_ms = now + delay;
+    __atomic_store_n(&m->restarts, m->restarts + 1, __ATOMIC_RELAXED);
     log_warn(&sv->log, "worker %d (pid %d) %s; restarting it in %lld ms", index, pid, how,
              (long long)delay);
 }
@@ -224,10 +234,27 @@ static void on_stop_signal(struct supervisor *sv, int sig, int64_t now)
     signal_workers(sv, SIGTERM);
 }
 
+/* SIGUSR1: the whole server's counters (each worker then logs its own status line). */
+static void log_totals(struct supervisor *sv)
+{
+    struct metrics_snapshot *s = metrics_snapshot_take(sv->shared);
+    if (!s)
+        return;
+    const struct metrics *m = &s->total;
+    log_info(&sv->log, "SIGUSR1: server totals: %llu WebSocket(s) open, %llu accepted, "
+             "%llu upgraded, %llu message(s) echoed, %d of %d worker(s) running",
+             (unsigned long long)m->open, (unsigned long long)m->accepted,
+             (unsigned long long)m->upgrades, (unsigned long long)m->echo.messages_out,
+             running(sv), sv->n);
+    free(s);
+}
+
 /* HUP and USR1 concern what the workers hold (reload, status), so they get them too;
  * USR2 and ALRM have no meaning and are only noted. */
 static void on_other_signal(struct supervisor *sv, int sig)
 {
+    if (sig == SIGUSR1)
+        log_totals(sv);
     if (sig == SIGHUP || sig == SIGUSR1) {
         log_info(&sv->log, "%s: passing it on to %d worker(s)", net_signal_name(sig),
                  running(sv));
@@ -319,6 +346,12 @@ int supervisor_run(const struct options *opt, struct worker_ctx *worker)
         log_error(&sv.log, "out of memory");
         return 1;
     }
+    sv.shared = metrics_shared_map(sv.n);
+    if (!sv.shared) {
+        log_error(&sv.log, "cannot map the metrics region: %s", strerror(errno));
+        free(sv.slots);
+        return 1;
+    }
     for (int i = 0; i < sv.n; i++)
         sv.slots[i].listen_fd = -1;
     signal(SIGPIPE, SIG_IGN);
@@ -344,5 +377,6 @@ int supervisor_run(const struct options *opt, struct worker_ctx *worker)
     if (sv.owns_unix_path)
         unlink(opt->unix_path);
     free(sv.slots);
+    metrics_shared_unmap(sv.shared);
     return rc;
 }
