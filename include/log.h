@@ -64,6 +64,9 @@ void log_line_cstr(struct log_line *l, const char *key, const char *s);
 void log_line_int(struct log_line *l, const char *key, long long v);
 /* A field with no value: "-" in text, null in JSON. */
 void log_line_null(struct log_line *l, const char *key);
+/* Closes the line in buf (adds the newline) and returns its length, without writing it. */
+size_t log_line_finish(struct log_line *l);
+/* Closes the line and writes it to stderr. */
 void log_line_end(struct log_line *l);
 
 /* Rate limit for a warning that can repeat once per event (a refused connection): the first

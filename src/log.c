@@ -221,12 +221,17 @@ void log_line_begin(struct log_line *l, const struct logger *lg, enum log_level 
     }
 }
 
-void log_line_end(struct log_line *l)
+size_t log_line_finish(struct log_line *l)
 {
-    l->full = false;
     if (json(l))
         l->buf[l->len++] = '}'; /* room kept by put() */
     l->buf[l->len++] = '\n';
+    return l->len;
+}
+
+void log_line_end(struct log_line *l)
+{
+    log_line_finish(l);
     /* One write per line so lines from several processes never interleave mid-line. */
     ssize_t w = write(STDERR_FILENO, l->buf, l->len);
     (void)w; /* nowhere to report a failed log write */
