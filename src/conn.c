@@ -763,7 +763,7 @@ void conn_accept(struct server *srv, int fd, const struct ip_addr *peer)
     c->start_ms = (uint32_t)srv->now_ms;
     if (peer) {
         c->client = *peer;
-        for (size_t i = 0; i < o->trusted_proxy_count; i++)
+        for (size_t i = 0; i < o->trusted_proxy_count && !c->proxy; i++)
             if (ip_cidr_contains(&o->trusted_proxies[i], *peer))
                 c->proxy = (uint8_t)(i + 1);
     }
@@ -787,7 +787,7 @@ void conn_accept(struct server *srv, int fd, const struct ip_addr *peer)
     settle(srv, c);
 }
 
-/* We start the close handshake, with 1001, for the reason given. */
+/* We start the close handshake, with 1001, for the reason given (if not noted already). */
 static void server_closes(struct server *srv, struct conn *c, const char *why)
 {
     if (c->session.state == SESSION_OPEN) {
@@ -841,7 +841,7 @@ static void close_stalled(struct server *srv, struct conn *c)
              buf_len(&c->out), (long long)srv->opt.send_timeout_ms);
     note_reason(srv, c, "send timeout");
     if (c->state == CONN_OPEN)
-        server_closes(srv, c, "send timeout");
+        server_closes(srv, c, NULL);
     if (!send_scratch(srv, c) || !flush(srv, c))
         return;
     if (buf_len(&c->out) || net_unsent_bytes(c->watch.fd) > 0) {
