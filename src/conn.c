@@ -83,9 +83,15 @@ _Static_assert(sizeof(struct conn) <= 232, "memory per idle connection is a head
 
 static const char *conn_tag(const struct server *srv, const struct conn *c, char *out)
 {
-    char peer[NET_PEER_NAME_LEN];
-    snprintf(out, CONN_TAG_LEN, "id=%d-%u %s", srv->worker, c->id,
-             net_peer_name(c->watch.fd, peer, sizeof peer));
+    char peer[NET_PEER_NAME_LEN], addr[IP_ADDR_TEXT_LEN] = "";
+    net_peer_name(c->watch.fd, peer, sizeof peer);
+    /* A peer already gone (after a clean close too) is named by the address kept at accept,
+     * or the client its proxy named. */
+    if (strncmp(peer, "fd=", 3) == 0 && !srv->opt.unix_path) {
+        ip_addr_format(c->client, false, addr);
+        strcat(addr, " ");
+    }
+    snprintf(out, CONN_TAG_LEN, "id=%d-%u %s%s", srv->worker, c->id, addr, peer);
     return out;
 }
 
