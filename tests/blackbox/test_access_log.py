@@ -152,6 +152,28 @@ def test_a_dropped_connection_is_1006_by_nobody_with_the_reason(websock):
     assert a["reason"] == "peer closed TCP without a Close frame"
 
 
+def test_an_idle_timeout_shows_the_server_closed_with_1001_and_why(websock_factory):
+    srv = websock_factory("--idle-timeout", "300", "--ping-interval", "0")
+    s = srv.upgraded()
+    port = s.getsockname()[1]
+    f = recv_frame(s)
+    assert f.opcode == OP_CLOSE and f.close_code == 1001
+    s.sendall(build_frame(OP_CLOSE, close_payload(1001)))
+    a = wait_access(srv, "text", lambda a: value(a, "port", "text") == port, "the idle session")
+    assert (a["close"], a["close_by"], a["reason"]) == ("1001", "server", "idle timeout")
+    assert 250 <= int(a["duration_ms"]) < 10000
+
+
+def test_an_unfinished_request_has_a_line_without_status(websock_factory):
+    srv = websock_factory("--handshake-timeout", "300")
+    s = socket.create_connection(("127.0.0.1", srv.port), timeout=IO_TIMEOUT)
+    port = s.getsockname()[1]
+    s.sendall(b"GET /ws HTTP/1.1\r\nHost:")
+    a = wait_access(srv, "text", lambda a: value(a, "port", "text") == port, "the slow request")
+    assert (a["status"], a["path"], a["reason"]) == ("-", "-", "handshake timeout")
+    assert a["bytes_in"] == "23"
+
+
 def get(port: int, target: bytes, extra: bytes = b"") -> tuple[int, int]:
     """A plain request; returns (status, our local port)."""
     s = socket.create_connection(("127.0.0.1", port), timeout=IO_TIMEOUT)
