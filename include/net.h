@@ -42,6 +42,15 @@ ssize_t net_send(int fd, const void *buf, size_t len);
 /* One gathered send: the frames of one event, wherever they lie, in one system call. */
 ssize_t net_sendv(int fd, const struct iovec *iov, int iovcnt);
 
+/* The TCP port of a connection's peer; 0 for a Unix socket or a peer already gone. */
+uint16_t net_peer_port(int fd);
+
+/* The kernel's byte counts of a TCP connection, for the access log: bytes received from the
+ * peer (its FIN, if it came, counts one) and bytes of data sent to it once (retransmissions
+ * not counted again), everything above TCP included. False for sockets that keep no such
+ * counts (Unix, or a kernel older than 4.19). */
+bool net_byte_counts(int fd, uint64_t *received, uint64_t *sent);
+
 /* Bytes of our output the peer has acknowledged so far (TCP_INFO), or -1 for sockets that keep
  * no such count (Unix). Unlike writability, it moves whenever the peer takes anything. */
 int64_t net_bytes_acked(int fd);

@@ -27,6 +27,8 @@ struct options {
     uint64_t max_buffered;
     uint64_t max_connections;  /* 0: from the descriptor limit */
     int log_level;
+    int log_format;            /* enum log_format: text or json */
+    bool access_log;           /* one line per connection at info (--access-log on) */
     bool console;              /* serve the browser console at / */
     enum deflate_mode deflate; /* permessage-deflate: off, on, takeover */
     int workers;               /* 1: one process, no fork; N > 1: a supervisor and N workers */

@@ -61,6 +61,11 @@ struct server {
     int peers;
     int64_t peer_check_ms;     /* the next check */
     struct log_rate takeovers; /* their log lines, like fd_refusals */
+    int worker;                /* this process's worker index (1 without --workers) */
+    uint32_t next_conn_id;     /* connection ids are "worker-serial" */
+    /* Why connections end early (static texts), interned: a connection keeps an index. */
+#define SERVER_REASONS 64
+    const char *reasons[SERVER_REASONS];
     bool owns_unix_path;       /* created opt.unix_path, so removes it at exit */
 };
 

@@ -29,12 +29,18 @@ enum conn_state {
     CONN_CLOSED,    /* socket closed; freed after the current event batch */
 };
 
-/* Laid out to stay at 192 bytes (memory per idle connection is a headline figure): the small
- * fields fill the padding after state and the flags share one byte. */
+/* Who sent the first Close of a WebSocket connection. */
+enum { CLOSE_BY_NONE, CLOSE_BY_CLIENT, CLOSE_BY_SERVER };
+
+/* Laid out to stay small (memory per idle connection is a headline figure): the small fields
+ * fill the padding after state and the flags share bytes. The access log's fields take 36
+ * bytes at the end (232 in all, 240 with malloc's header). */
 struct conn {
     struct io_watch watch;
     uint8_t state;
-    bool upgraded;           /* answered 101: counted as open until teardown */
+    bool upgraded : 1;       /* answered 101: counted as open until teardown */
+    uint8_t close_by : 2;    /* who sent the first Close: CLOSE_BY_* */
+    bool peer_fin : 1;       /* read the end of the peer's input (its FIN) */
     uint8_t pings;           /* keep-alive pings sent since the peer was last heard */
     bool sending : 1;        /* output pending: the timer is in the sending list */
     bool refused : 1;        /* over --max-connections: being answered with 503 */
@@ -50,17 +56,177 @@ struct conn {
     struct conn *next_closed; /* in the graveyard, or in the backlog */
     uint32_t accounted;      /* buffer capacity counted in srv->buffered */
     uint32_t per_ip;         /* handle in srv->per_ip, released at teardown; 0: not counted */
+    /* For the access line, written when the connection ends: */
+    struct ip_addr client;   /* the peer's address, or the client a trusted proxy names */
+    uint32_t id;             /* serial within this worker; logged as "worker-id" */
+    uint32_t start_ms;       /* srv->now_ms at accept, low 32 bits: durations up to 49 days */
+    uint32_t msgs_in;        /* data messages received whole (the count wraps at 2^32) */
+    uint32_t msgs_out;       /* data messages echoed */
+    uint16_t port;           /* the peer's TCP port (the proxy's, when one forwards the client) */
+    uint8_t proxy;           /* 0: a direct client; else 1 + the --trust-proxy entry of the peer */
+    uint8_t reason;          /* why it ends early, as an index in srv->reasons; 0: not known yet */
 };
 
-_Static_assert(sizeof(struct conn) <= 192, "memory per idle connection is a headline figure");
+/* glibc's malloc serves 232 bytes from a 240-byte chunk: the measured idle cost per connection
+ * (test_deflate_memory.py) is that chunk. */
+_Static_assert(sizeof(struct conn) <= 232, "memory per idle connection is a headline figure");
 
 /* conn.per_ip of a connection from a trusted proxy: charged to the client its request names. */
 #define PER_IP_AT_REQUEST UINT32_MAX
 
 #define conn_of(ptr, member) ((struct conn *)(void *)((char *)(ptr) - offsetof(struct conn, member)))
 
-/* "address:port fd=N" of a connection's peer, for log lines only (it costs a system call). */
-#define PEER(c) net_peer_name((c)->watch.fd, (char[NET_PEER_NAME_LEN]){ 0 }, NET_PEER_NAME_LEN)
+/* "id=W-N address:port fd=N" of a connection, for log lines only (it costs a system call):
+ * the id ties every line about one connection together, across workers too. */
+#define CONN_TAG_LEN (NET_PEER_NAME_LEN + 32)
+#define PEER(c) conn_tag(srv, (c), (char[CONN_TAG_LEN]){ 0 })
+
+static const char *conn_tag(const struct server *srv, const struct conn *c, char *out)
+{
+    char peer[NET_PEER_NAME_LEN], addr[IP_ADDR_TEXT_LEN] = "";
+    net_peer_name(c->watch.fd, peer, sizeof peer);
+    /* A peer already gone (after a clean close too) is named by the address kept at accept,
+     * or the client its proxy named. */
+    if (strncmp(peer, "fd=", 3) == 0 && !srv->opt.unix_path) {
+        ip_addr_format(c->client, false, addr);
+        strcat(addr, " ");
+    }
+    snprintf(out, CONN_TAG_LEN, "id=%d-%u %s%s", srv->worker, c->id, addr, peer);
+    return out;
+}
+
+/* The teardown reason of a connection that ended as it should. */
+static const char closed_cleanly[] = "closed cleanly";
+
+/* Keeps the first reason a connection is ending for, as an index into srv->reasons. Reasons are
+ * the program's own string constants, so the table stays small; were it ever full, the reason
+ * shown would be the teardown's. */
+static void note_reason(struct server *srv, struct conn *c, const char *why)
+{
+    if (c->reason || !why)
+        return;
+    for (uint8_t i = 1; i < SERVER_REASONS; i++) {
+        if (!srv->reasons[i])
+            srv->reasons[i] = why;
+        if (srv->reasons[i] == why) {
+            c->reason = i;
+            return;
+        }
+    }
+}
+
+static bool access_on(const struct server *srv)
+{
+    return srv->log.access && srv->log.level >= LOG_INFO;
+}
+
+/* The fields every access line starts with: id, client (and proxy), port. */
+static void access_begin(struct server *srv, struct conn *c, struct log_line *l)
+{
+    log_line_begin(l, &srv->log, LOG_INFO, "access");
+    char text[IP_ADDR_TEXT_LEN + 8];
+    snprintf(text, sizeof text, "%d-%u", srv->worker, c->id);
+    log_line_cstr(l, "id", text);
+    if (srv->opt.unix_path) {
+        log_line_cstr(l, "client", "unix");
+    } else {
+        ip_addr_format(c->client, false, text);
+        log_line_cstr(l, "client", text);
+    }
+    if (c->proxy) {
+        const struct ip_cidr *p = &srv->opt.trusted_proxies[c->proxy - 1];
+        ip_addr_format(p->net, false, text);
+        unsigned full = strchr(text, ':') ? 128 : 32, bits = full == 128 ? p->bits : p->bits - 96u;
+        if (bits != full) /* a range: the entry, not the proxy's own address, is what we kept */
+            snprintf(text + strlen(text), sizeof text - strlen(text), "/%u", bits);
+        log_line_cstr(l, "proxy", text);
+    }
+    if (c->port)
+        log_line_int(l, "port", c->port);
+    else
+        log_line_null(l, "port");
+}
+
+/* A request's path for the log: its target up to any query (which may carry secrets). */
+static void access_path(struct log_line *l, const struct http_request *req)
+{
+    if (!req) {
+        log_line_null(l, "path");
+        return;
+    }
+    const char *q = memchr(req->target.p, '?', req->target.len);
+    log_line_str(l, "path", req->target.p, q ? (size_t)(q - req->target.p) : req->target.len);
+}
+
+/* The access line of a request answered over HTTP (a page or an error): written when the answer
+ * is queued, as nginx does when it finishes a request. */
+static void access_http(struct server *srv, struct conn *c, const struct http_request *req,
+                        int status, size_t bytes_in, size_t bytes_out, const struct handshake *hs)
+{
+    struct log_line l;
+    access_begin(srv, c, &l);
+    access_path(&l, req);
+    log_line_int(&l, "status", status);
+    log_line_int(&l, "duration_ms", (uint32_t)srv->now_ms - c->start_ms);
+    log_line_int(&l, "msgs_in", 0);
+    log_line_int(&l, "msgs_out", 0);
+    log_line_int(&l, "bytes_in", (long long)bytes_in);
+    log_line_int(&l, "bytes_out", (long long)bytes_out);
+    log_line_null(&l, "close");
+    log_line_null(&l, "close_by");
+    if (hs) {
+        log_line_cstr(&l, "reason", hs->why);
+        if (hs->detail.p)
+            log_line_str(&l, "detail", hs->detail.p, hs->detail.len);
+    }
+    log_line_end(&l);
+}
+
+/* The access line of a connection that ends: a WebSocket, or one that got no answer. */
+static void access_end(struct server *srv, struct conn *c, const char *why)
+{
+    static const char *const by[] = { "none", "client", "server" };
+    uint64_t in, out;
+    bool counted = net_byte_counts(c->watch.fd, &in, &out);
+    if (counted)
+        in -= in && c->peer_fin; /* the FIN counts one in the kernel's count, and is no byte */
+    /* Like nginx, no line for a connection that sent nothing (a port probe, a load balancer's
+     * TCP check); its debug line remains. */
+    if (!c->upgraded && counted && in == 0)
+        return;
+    struct log_line l;
+    access_begin(srv, c, &l);
+    if (c->upgraded)
+        log_line_cstr(&l, "path", srv->opt.path);
+    else
+        log_line_null(&l, "path");
+    if (c->upgraded)
+        log_line_int(&l, "status", 101);
+    else
+        log_line_null(&l, "status");
+    log_line_int(&l, "duration_ms", (uint32_t)srv->now_ms - c->start_ms);
+    log_line_int(&l, "msgs_in", c->msgs_in);
+    log_line_int(&l, "msgs_out", c->msgs_out);
+    if (counted) {
+        log_line_int(&l, "bytes_in", (long long)in);
+        log_line_int(&l, "bytes_out", (long long)out);
+    } else {
+        log_line_null(&l, "bytes_in");
+        log_line_null(&l, "bytes_out");
+    }
+    if (c->upgraded) {
+        uint16_t code = c->session.close_code;
+        log_line_int(&l, "close", code ? code : 1006); /* 1006: no Close was sent */
+        log_line_cstr(&l, "close_by", by[code ? c->close_by : CLOSE_BY_NONE]);
+    } else {
+        log_line_null(&l, "close");
+        log_line_null(&l, "close_by");
+    }
+    const char *reason = c->reason ? srv->reasons[c->reason] : why != closed_cleanly ? why : NULL;
+    if (reason)
+        log_line_cstr(&l, "reason", reason);
+    log_line_end(&l);
+}
 
 /* The single teardown path: every way a connection ends comes here. */
 static void teardown(struct server *srv, struct conn *c, const char *why)
@@ -68,6 +234,8 @@ static void teardown(struct server *srv, struct conn *c, const char *why)
     if (c->state == CONN_CLOSED)
         return;
     log_debug(&srv->log, "%s closed: %s", PEER(c), why);
+    if ((c->upgraded || c->state == CONN_HANDSHAKE) && access_on(srv))
+        access_end(srv, c, why); /* an HTTP answer had its line when it was queued */
     loop_set(srv->loop, &c->watch, 0);
     /* Input we never read would turn our close into a reset, destroying the output still on
      * its way (a Close frame, the end of an echo): drop it first. */
@@ -276,7 +444,18 @@ static void feed(struct server *srv, struct conn *c, uint8_t *data, size_t n)
     enum session_state before = c->session.state;
     uint64_t total = buffered_total(srv);
     srv->limits.hold_budget = total < srv->opt.max_buffered ? srv->opt.max_buffered - total : 0;
+    /* This connection's messages: what the session adds to the shared counts (one loop, so
+     * nothing else adds in between). */
+    struct session_counts *k = srv->limits.counts;
+    uint64_t in0 = k ? k->messages_in : 0, out0 = k ? k->messages_out : 0;
     size_t used = session_feed(&c->session, &srv->limits, data, n, &srv->scratch, &error);
+    if (k) {
+        c->msgs_in += (uint32_t)(k->messages_in - in0);
+        c->msgs_out += (uint32_t)(k->messages_out - out0);
+    }
+    if (before == SESSION_OPEN && c->session.state != SESSION_OPEN && !c->close_by)
+        c->close_by = error ? CLOSE_BY_SERVER : CLOSE_BY_CLIENT;
+    note_reason(srv, c, error);
     if (error)
         log_info(&srv->log, "%s failing the connection with %u: %s", PEER(c),
                  c->session.close_code, error);
@@ -307,17 +486,20 @@ static bool queue_response(struct server *srv, const struct handshake *hs)
     return resp != NULL;
 }
 
-/* Queues an HTTP error response; the connection closes once it is written. */
-static void reject(struct server *srv, struct conn *c, struct handshake *hs)
+/* Queues an HTTP error response; the connection closes once it is written. req is the
+ * request (NULL when none was read), read the bytes read for it. */
+static void reject(struct server *srv, struct conn *c, struct handshake *hs,
+                   const struct http_request *req, size_t read)
 {
     bool detail = hs->detail.p != NULL;
     int len = hs->detail.len > 200 ? 200 : (int)hs->detail.len; /* bounded log lines */
-    /* 429s come in floods: they are logged in summary (note_per_ip_refusal). */
-    log_at(&srv->log, hs->status == 429 ? LOG_DEBUG : LOG_INFO, "%s rejected with %d: %s%s%.*s%s",
-           PEER(c), hs->status, hs->why, detail ? " '" : "", len, detail ? hs->detail.p : "",
-           detail ? "'" : "");
+    log_debug(&srv->log, "%s rejected with %d: %s%s%.*s%s", PEER(c), hs->status, hs->why,
+              detail ? " '" : "", len, detail ? hs->detail.p : "", detail ? "'" : "");
     metrics_count_rejection(srv->metrics, hs->status);
+    size_t before = outq_len(&srv->scratch);
     queue_response(srv, hs);
+    if (access_on(srv))
+        access_http(srv, c, req, hs->status, read, outq_len(&srv->scratch) - before, hs);
     buf_free(&c->in);
     finish(srv, c);
 }
@@ -357,7 +539,7 @@ static void per_ip_response(struct handshake *hs, enum ip_verdict v, uint32_t re
  * proxy, when the request names none). Returns false if that client is over its limits: the
  * 429 is then queued. */
 static bool charge_forwarded_client(struct server *srv, struct conn *c,
-                                    const struct http_request *req)
+                                    const struct http_request *req, size_t read)
 {
     const struct options *o = &srv->opt;
     struct ip_addr client;
@@ -376,17 +558,20 @@ static bool charge_forwarded_client(struct server *srv, struct conn *c,
     note_per_ip_refusal(srv, key, v);
     struct handshake hs;
     per_ip_response(&hs, v, retry);
-    reject(srv, c, &hs);
+    reject(srv, c, &hs, req, read);
     return false;
 }
 
 /* Answers a request for an operator page (console, /healthz, /metrics); then it closes. */
 static void serve_page(struct server *srv, struct conn *c, const struct http_request *req,
-                       enum page page)
+                       enum page page, size_t read)
 {
+    size_t before = outq_len(&srv->scratch);
     int status = page_respond(page, req, srv->opt.path, srv->shared, &srv->scratch.bytes);
     if (status < 0)
         return teardown(srv, c, "out of memory");
+    if (access_on(srv))
+        access_http(srv, c, req, status, read, outq_len(&srv->scratch) - before, NULL);
     if (status != 200)
         metrics_count_rejection(srv->metrics, status);
     log_debug(&srv->log, "%s %.*s %.*s: %d", PEER(c), (int)req->method.len, req->method.p,
@@ -415,21 +600,25 @@ static void on_handshake_bytes(struct server *srv, struct conn *c, size_t n)
             teardown(srv, c, "out of memory");
         return;
     }
+    bool parsed = rc >= 0 && (size_t)rc <= srv->opt.max_header_bytes;
+    if (parsed && c->proxy)
+        forwarded_client(&req, srv->opt.proxy_header, srv->opt.trusted_proxies,
+                         srv->opt.trusted_proxy_count, &c->client); /* for the access line */
     if (rc == HTTP_BAD)
         handshake_error(&hs, 400, "malformed HTTP request");
-    else if (rc < 0 || (size_t)rc > srv->opt.max_header_bytes)
+    else if (!parsed)
         handshake_error(&hs, 431, "request header fields too large");
-    else if (c->per_ip == PER_IP_AT_REQUEST && !charge_forwarded_client(srv, c, &req))
+    else if (c->per_ip == PER_IP_AT_REQUEST && !charge_forwarded_client(srv, c, &req, len))
         return (void)send_scratch(srv, c); /* the 429 is queued */
     else if ((page = page_route(&req, srv->opt.path, srv->opt.console)) != PAGE_NONE)
-        return serve_page(srv, c, &req, page);
+        return serve_page(srv, c, &req, page, len);
     else {
         handshake_evaluate(&req, srv->opt.path, &hs);
         handshake_check_origin(&req, srv->opt.allow_origin, srv->opt.allow_origin_count, &hs);
     }
 
     if (hs.status != 101) {
-        reject(srv, c, &hs);
+        reject(srv, c, &hs, parsed ? &req : NULL, len);
         send_scratch(srv, c);
         return;
     }
@@ -489,6 +678,8 @@ static bool on_readable(struct server *srv, struct conn *c, bool hangup)
             teardown(srv, c, strerror(errno));
         return false;
     }
+    if (n == 0)
+        c->peer_fin = true;
     if (n == 0 && c->state == CONN_OPEN && buf_len(&c->out)) {
         /* A half-close: the peer may still be reading what we owe it. */
         c->state = CONN_DRAINING;
@@ -497,7 +688,7 @@ static bool on_readable(struct server *srv, struct conn *c, bool hangup)
         return false;
     }
     if (n == 0) {
-        teardown(srv, c, c->state == CONN_LINGER ? "closed cleanly"
+        teardown(srv, c, c->state == CONN_LINGER ? closed_cleanly
                          : c->state == CONN_OPEN ? "peer closed TCP without a Close frame"
                                                  : "peer closed TCP during the handshake");
         return false;
@@ -574,6 +765,16 @@ void conn_accept(struct server *srv, int fd, const struct ip_addr *peer)
     c->watch.fd = fd;
     c->per_ip = per_ip;
     c->state = CONN_HANDSHAKE;
+    c->id = ++srv->next_conn_id;
+    c->start_ms = (uint32_t)srv->now_ms;
+    if (peer) {
+        c->client = *peer;
+        for (size_t i = 0; i < o->trusted_proxy_count && !c->proxy; i++)
+            if (ip_cidr_contains(&o->trusted_proxies[i], *peer))
+                c->proxy = (uint8_t)(i + 1);
+    }
+    if (access_on(srv))
+        c->port = net_peer_port(fd);
     srv->conn_count++;
     timer_arm(&srv->handshaking, &c->timer, srv->now_ms);
     log_debug(&srv->log, "%s accepted", PEER(c));
@@ -585,11 +786,21 @@ void conn_accept(struct server *srv, int fd, const struct ip_addr *peer)
             handshake_error(&hs, 503, "too many connections");
         else
             per_ip_response(&hs, verdict, retry);
-        reject(srv, c, &hs);
+        reject(srv, c, &hs, NULL, 0);
         if (!send_scratch(srv, c))
             return;
     }
     settle(srv, c);
+}
+
+/* We start the close handshake, with 1001, for the reason given (if not noted already). */
+static void server_closes(struct server *srv, struct conn *c, const char *why)
+{
+    if (c->session.state == SESSION_OPEN) {
+        c->close_by = CLOSE_BY_SERVER;
+        note_reason(srv, c, why);
+    }
+    session_close(&c->session, WS_CLOSE_GOING_AWAY, &srv->scratch.bytes);
 }
 
 /* The open-list deadline passed: the peer has been silent for (pings + 1) periods. */
@@ -605,7 +816,7 @@ static void on_silence(struct server *srv, struct conn *c)
     } else {
         log_info(&srv->log, "%s silent for %lld ms: closing with 1001", PEER(c),
                  (long long)silence);
-        session_close(&c->session, WS_CLOSE_GOING_AWAY, &srv->scratch.bytes);
+        server_closes(srv, c, "idle timeout");
         timer_arm(&srv->closing, &c->timer, srv->now_ms);
     }
     if (send_scratch(srv, c))
@@ -634,8 +845,9 @@ static void close_stalled(struct server *srv, struct conn *c)
 {
     log_info(&srv->log, "%s took none of %zu pending bytes for %lld ms: closing", PEER(c),
              buf_len(&c->out), (long long)srv->opt.send_timeout_ms);
+    note_reason(srv, c, "send timeout");
     if (c->state == CONN_OPEN)
-        session_close(&c->session, WS_CLOSE_GOING_AWAY, &srv->scratch.bytes);
+        server_closes(srv, c, NULL);
     if (!send_scratch(srv, c) || !flush(srv, c))
         return;
     if (buf_len(&c->out) || net_unsent_bytes(c->watch.fd) > 0) {
@@ -698,7 +910,7 @@ void conn_begin_shutdown(struct server *srv, struct timer_link *t)
     timer_arm(&srv->closing, &c->timer, srv->now_ms);
     if (c->state != CONN_OPEN || c->session.state != SESSION_OPEN)
         return;
-    session_close(&c->session, WS_CLOSE_GOING_AWAY, &srv->scratch.bytes);
+    server_closes(srv, c, "server shutting down");
     if (send_scratch(srv, c))
         settle(srv, c);
 }

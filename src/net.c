@@ -231,6 +231,29 @@ int64_t net_bytes_acked(int fd)
                                                                   : -1;
 }
 
+bool net_byte_counts(int fd, uint64_t *received, uint64_t *sent)
+{
+    struct tcp_info ti;
+    if (!tcp_info_upto(fd, &ti, TCP_INFO_END(tcpi_bytes_retrans)))
+        return false;
+    *received = ti.tcpi_bytes_received;
+    *sent = ti.tcpi_bytes_sent - ti.tcpi_bytes_retrans;
+    return true;
+}
+
+uint16_t net_peer_port(int fd)
+{
+    struct sockaddr_storage ss;
+    socklen_t sl = sizeof ss;
+    if (getpeername(fd, (struct sockaddr *)&ss, &sl) < 0)
+        return 0;
+    if (ss.ss_family == AF_INET)
+        return ntohs(((struct sockaddr_in *)&ss)->sin_port);
+    if (ss.ss_family == AF_INET6)
+        return ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
+    return 0;
+}
+
 int64_t net_unsent_bytes(int fd)
 {
     struct tcp_info ti;

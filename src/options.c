@@ -77,6 +77,12 @@ static void usage(FILE *f)
             "                        client_max_window_bits keeps its context, window at most\n"
             "                        2^%d), or off (default on)\n"
             "  --log-level LEVEL     error, warn, info or debug (default info)\n"
+            "  --log-format FORMAT   text (key=value fields) or json (one object per line)\n"
+            "                        (default text); under journald lines carry the syslog\n"
+            "                        priority and no timestamp\n"
+            "  --access-log on|off   one info line per connection when it ends: id, client,\n"
+            "                        path, status, duration, messages and bytes each way,\n"
+            "                        close code and who sent it, reason (default on)\n"
             "  --no-page             do not serve the browser console at / (then 404)\n"
             "  --workers N           N > 1: N worker processes share the port (SO_REUSEPORT),\n"
             "                        restarted if they die (default %d: one process)\n"
@@ -291,6 +297,8 @@ int options_parse(int argc, char **argv, struct options *o)
         .max_buffered = DEFAULT_MAX_BUFFERED,
         .max_connections = DEFAULT_MAX_CONNECTIONS,
         .log_level = LOG_INFO,
+        .log_format = LOG_FORMAT_TEXT,
+        .access_log = true,
         .console = true,
         .deflate = DEFLATE_ON,
         .workers = DEFAULT_WORKERS,
@@ -303,7 +311,7 @@ int options_parse(int argc, char **argv, struct options *o)
            O_HS_TIMEOUT, O_CLOSE_TIMEOUT, O_SEND_TIMEOUT, O_PING_INTERVAL, O_IDLE_TIMEOUT,
            O_MAX_CONNECTIONS, O_MAX_BUFFERED, O_LOG_LEVEL, O_HELP, O_VERSION, O_NO_PAGE,
            O_WORKERS, O_UNIX, O_ALLOW_ORIGIN, O_PER_IP, O_RATE_PER_IP, O_BURST_PER_IP,
-           O_TRUST_PROXY, O_PROXY_HEADER, O_PER_IP_EXEMPT, O_DEFLATE };
+           O_TRUST_PROXY, O_PROXY_HEADER, O_PER_IP_EXEMPT, O_DEFLATE, O_LOG_FORMAT, O_ACCESS_LOG };
     static const struct option longopts[] = {
         { "port", required_argument, NULL, O_PORT },
         { "bind", required_argument, NULL, O_BIND },
@@ -333,6 +341,8 @@ int options_parse(int argc, char **argv, struct options *o)
         { "proxy-header", required_argument, NULL, O_PROXY_HEADER },
         { "per-ip-exempt", required_argument, NULL, O_PER_IP_EXEMPT },
         { "deflate", required_argument, NULL, O_DEFLATE },
+        { "log-format", required_argument, NULL, O_LOG_FORMAT },
+        { "access-log", required_argument, NULL, O_ACCESS_LOG },
         { 0 },
     };
     opterr = 0;
@@ -418,6 +428,15 @@ int options_parse(int argc, char **argv, struct options *o)
         case O_LOG_LEVEL:
             if ((o->log_level = log_level_parse(optarg)) < 0)
                 return bad_value(name, optarg, "error, warn, info or debug");
+            break;
+        case O_LOG_FORMAT:
+            if ((o->log_format = log_format_parse(optarg)) < 0)
+                return bad_value(name, optarg, "text or json");
+            break;
+        case O_ACCESS_LOG:
+            if (strcmp(optarg, "on") != 0 && strcmp(optarg, "off") != 0)
+                return bad_value(name, optarg, "on or off");
+            o->access_log = strcmp(optarg, "on") == 0;
             break;
         case O_NO_PAGE:
             o->console = false;

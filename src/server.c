@@ -122,7 +122,8 @@ int server_init(struct server *srv, const struct options *opt, const struct work
 {
     memset(srv, 0, sizeof *srv);
     srv->opt = *opt;
-    srv->log.level = (enum log_level)opt->log_level;
+    log_setup(&srv->log, opt->log_level, opt->log_format, opt->access_log);
+    srv->worker = worker ? worker->index : 1;
     srv->limits.max_message = opt->max_message;
     srv->limits.coalesce_max = opt->coalesce_max;
     srv->limits.inflate_turn = DEFLATE_TURN;

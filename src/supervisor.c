@@ -337,10 +337,11 @@ int supervisor_run(const struct options *opt, struct worker_ctx *worker)
 {
     struct supervisor sv = {
         .opt = opt,
-        .log = { .level = (enum log_level)opt->log_level, .pid = (int)getpid() },
         .pid = getpid(),
         .n = opt->workers,
     };
+    log_setup(&sv.log, opt->log_level, opt->log_format, opt->access_log);
+    sv.log.pid = (int)sv.pid;
     sv.slots = calloc((size_t)sv.n, sizeof *sv.slots);
     if (!sv.slots) {
         log_error(&sv.log, "out of memory");

@@ -96,8 +96,11 @@ def test_console_is_a_self_contained_page_for_the_websocket_path(websock):
     assert html.startswith("<!DOCTYPE html>")
     assert '<meta name="websock-path" content="/ws">' in html
     assert "new WebSocket(" in html
-    # No external assets: nothing is loaded from anywhere but this page.
-    assert not re.search(r"""\b(src|href)\s*=|@import|url\(""", html), "external asset"
+    # No external assets: nothing is loaded from anywhere but this page (a data: URL is the
+    # page's own: the icon is one, so that browsers do not ask for /favicon.ico).
+    assert not re.search(r"""\b(src|href)\s*=\s*(?!"data:)|@import|url\(""", html), \
+        "external asset"
+    assert '<link rel="icon" href="data:,">' in html
 
 
 def test_console_follows_the_path_flag(websock_factory):

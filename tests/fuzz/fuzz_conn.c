@@ -127,6 +127,19 @@ const char *net_peer_name(int fd, char *out, size_t len)
     return out;
 }
 
+uint16_t net_peer_port(int fd)
+{
+    (void)fd;
+    return 4242;
+}
+
+bool net_byte_counts(int fd, uint64_t *received, uint64_t *sent)
+{
+    (void)fd;
+    *received = *sent = 0;
+    return false; /* like a Unix socket: no kernel counts */
+}
+
 bool net_peer_addr(int fd, struct ip_addr *out)
 {
     (void)fd;
