@@ -11,6 +11,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "activation.h"
 #include "defaults.h"
 #include "log.h"
 #include "net.h"
@@ -18,7 +19,7 @@
 
 struct worker_slot {
     pid_t pid;              /* 0: not running */
-    int listen_fd;          /* the worker's own socket; the Unix socket is shared by all */
+    int listen_fd;          /* the worker's own SO_REUSEPORT socket; -1 with shared ones */
     int64_t started_ms;
     int64_t restart_at_ms;  /* while not running (and not stopping): when to fork it again */
     unsigned quick_exits;   /* deaths in a row, each soon after its start */
@@ -35,6 +36,10 @@ struct supervisor {
     int64_t kill_at_ms;     /* stopping: workers still running then are killed */
     bool unclean;           /* a worker did not exit with status 0 after the stop */
     bool owns_unix_path;
+    /* Sockets every worker accepts on: the Unix socket, or those the service manager passed. */
+    int shared_fds[MAX_LISTEN_FDS];
+    int shared;
+    bool activated;         /* shared_fds came from the service manager (LISTEN_FDS) */
 };
 
 static int64_t monotonic_ms(void)
@@ -48,10 +53,17 @@ static int open_listeners(struct supervisor *sv)
 {
     char err[256];
     const struct options *opt = sv->opt;
-    if (opt->unix_path) {
+    int n = activation_take(&sv->log, opt, sv->shared_fds, MAX_LISTEN_FDS);
+    if (n < 0)
+        return -1;
+    sv->shared = n;
+    sv->activated = n > 0;
+    if (n) {
+        return 0;
+    } else if (opt->unix_path) {
         int fd = net_listen_unix(opt->unix_path, err, sizeof err);
-        for (int i = 0; i < sv->n; i++)
-            sv->slots[i].listen_fd = fd;
+        sv->shared_fds[0] = fd;
+        sv->shared = fd >= 0;
         sv->owns_unix_path = fd >= 0;
         if (fd >= 0)
             return 0;
@@ -70,18 +82,21 @@ static int open_listeners(struct supervisor *sv)
     return -1;
 }
 
-/* The supervisor's copies; a worker keeps its own until it stops. */
+/* The supervisor's copies; worker keep (-1: none) keeps its own socket and the shared ones
+ * until it stops. */
 static void close_listeners(struct supervisor *sv, int keep)
 {
     for (int i = 0; i < sv->n; i++) {
-        int fd = sv->slots[i].listen_fd;
-        if (fd < 0 || fd == keep)
-            continue;
-        close(fd);
-        for (int j = i; j < sv->n; j++) /* the Unix socket appears in every slot */
-            if (sv->slots[j].listen_fd == fd)
-                sv->slots[j].listen_fd = -1;
+        if (sv->slots[i].listen_fd >= 0 && i != keep)
+            close(sv->slots[i].listen_fd);
+        if (i != keep)
+            sv->slots[i].listen_fd = -1;
     }
+    if (keep >= 0)
+        return;
+    for (int i = 0; i < sv->shared; i++)
+        close(sv->shared_fds[i]);
+    sv->shared = 0;
 }
 
 /* In the child after fork: shed the supervisor's state and become worker i. */
@@ -102,17 +117,24 @@ static void become_worker(struct supervisor *sv, int i, struct worker_ctx *worke
     sigemptyset(&chld);
     sigaddset(&chld, SIGCHLD);
     sigprocmask(SIG_UNBLOCK, &chld, NULL);
-    worker->listen_fd = sv->slots[i].listen_fd;
+    if (sv->shared) {
+        memcpy(worker->listen_fds, sv->shared_fds, (size_t)sv->shared * sizeof(int));
+        worker->listeners = sv->shared;
+    } else {
+        worker->listen_fds[0] = sv->slots[i].listen_fd;
+        worker->listeners = 1;
+    }
+    worker->activated = sv->activated;
     worker->index = i + 1;
     /* The other workers' sockets stay open here: the worker serves what waits on them while
-     * their worker is down or stuck (the shared Unix socket needs no such help). */
+     * their worker is down or stuck (shared sockets need no such help). */
     worker->peers = 0;
     worker->peer_fds = malloc((size_t)sv->n * sizeof *worker->peer_fds);
     for (int j = 0; worker->peer_fds && j < sv->n; j++)
-        if (sv->slots[j].listen_fd >= 0 && sv->slots[j].listen_fd != worker->listen_fd)
+        if (sv->slots[j].listen_fd >= 0 && j != i)
             worker->peer_fds[worker->peers++] = sv->slots[j].listen_fd;
     if (!worker->peer_fds)
-        close_listeners(sv, worker->listen_fd);
+        close_listeners(sv, i);
     free(sv->slots);
     sv->slots = NULL;
 }
@@ -214,7 +236,8 @@ static void on_stop_signal(struct supervisor *sv, int sig, int64_t now)
         log_info(&sv->log, "%s: stopping %d worker(s)", net_signal_name(sig), running(sv));
         sv->stopping = true;
         notify_service_manager("STOPPING=1");
-        /* The port stops taking connections once the workers close their copies too. */
+        /* The port stops taking connections once the workers close their copies too (sockets
+         * passed by a service manager stay open there and keep queueing for the next start). */
         close_listeners(sv, -1);
         sv->kill_at_ms = now + DEFAULT_SHUTDOWN_TIMEOUT_MS + WORKER_STOP_GRACE_MS;
     }
@@ -321,7 +344,10 @@ int supervisor_run(const struct options *opt, struct worker_ctx *worker)
 
     int rc = 1;
     if (open_listeners(&sv) == 0) {
-        if (opt->unix_path)
+        if (sv.activated)
+            log_info(&sv.log, "supervisor: %d workers sharing the %d socket(s) from the service "
+                     "manager", sv.n, sv.shared);
+        else if (opt->unix_path)
             log_info(&sv.log, "supervisor: %d workers on Unix socket %s", sv.n, opt->unix_path);
         else
             log_info(&sv.log, "supervisor: %d workers on %s port %d", sv.n,
