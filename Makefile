@@ -212,8 +212,8 @@ bench-instr: deps $(BUILD)/websock
 
 # ---- install ----------------------------------------------------------------------------------
 
-# bin/websock, share/man/man1/websock.1 and lib/systemd/system/websock.service under PREFIX
-# (for /usr/local, a directory systemd searches), the unit's ExecStart pointing at the
+# bin/websock, share/man/man1/websock.1 and lib/systemd/system/websock.{service,socket} under
+# PREFIX (for /usr/local, a directory systemd searches), the unit's ExecStart pointing at the
 # installed binary; DESTDIR stages the tree elsewhere without changing those paths.
 PREFIX  ?= /usr/local
 DESTDIR ?=
@@ -227,10 +227,12 @@ install: $(BUILD)/websock
 	sed 's|/usr/local/bin/websock|$(PREFIX)/bin/websock|g' deploy/websock.service \
 	  > $(BUILD)/websock.service
 	install -m 644 $(BUILD)/websock.service $(DESTDIR)$(PREFIX)/lib/systemd/system/websock.service
+	install -m 644 deploy/websock.socket $(DESTDIR)$(PREFIX)/lib/systemd/system/websock.socket
 
 uninstall:
 	rm -f $(DESTDIR)$(PREFIX)/bin/websock $(DESTDIR)$(PREFIX)/share/man/man1/websock.1 \
-	  $(DESTDIR)$(PREFIX)/lib/systemd/system/websock.service
+	  $(DESTDIR)$(PREFIX)/lib/systemd/system/websock.service \
+	  $(DESTDIR)$(PREFIX)/lib/systemd/system/websock.socket
 
 check: all build-clang test-unit test-blackbox test-browser test-interop test-asan-unit autobahn-all \
        test-valgrind fuzz-check
