@@ -71,7 +71,9 @@ static void usage(FILE *f)
             "  --help                show this help\n"
             "  --version             show the version\n"
             "\n"
-            "Sizes accept a K, M, G or T suffix (powers of 1024).\n",
+            "Sizes accept a K, M, G or T suffix (powers of 1024).\n"
+            "Under systemd socket activation (LISTEN_FDS, websock.socket) websock serves the\n"
+            "sockets it is passed, and ignores --port, --bind and --unix.\n",
             DEFAULT_PORT, DEFAULT_PATH, DEFAULT_MAX_MESSAGE >> 20, DEFAULT_COALESCE_MAX >> 10,
             DEFAULT_MAX_HEADER_BYTES >> 10, DEFAULT_OUTPUT_HIGH_WATER >> 10,
             DEFAULT_HANDSHAKE_TIMEOUT_MS, DEFAULT_CLOSE_TIMEOUT_MS, DEFAULT_SEND_TIMEOUT_MS,
