@@ -186,6 +186,7 @@ class ConnectLoop:
         self.echoed = 0
         self.gave_up = 0
         self.max_tries = 0
+        self.longest_ms = 0.0  # the slowest attempt: one that waited in the queue, a figure
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._threads = [threading.Thread(target=self._run, args=(i,), daemon=True)
@@ -202,9 +203,11 @@ class ConnectLoop:
             tries = 0
             while True:
                 tries += 1
+                began = time.monotonic()
                 outcome = one_attempt(self.port, f"t{i} m{n} try {tries}".encode())
                 with self._lock:
                     self.outcomes[outcome] += 1
+                    self.longest_ms = max(self.longest_ms, (time.monotonic() - began) * 1000)
                 if outcome == "ok":
                     break
                 if tries == 20:
@@ -252,7 +255,8 @@ def test_restart_under_a_steady_connect_loop_refuses_no_connection(activate, wor
     finally:
         loop.stop()
     print(f"\nrestart with --workers {workers}: outcomes {dict(loop.outcomes)}, "
-          f"max tries for one echo {loop.max_tries}")
+          f"max tries for one echo {loop.max_tries}, slowest attempt {loop.longest_ms:.0f} ms "
+          f"(it waited in the queue through the restart)")
     failed = {k: v for k, v in loop.outcomes.items() if k not in ("ok", "going away")}
     assert not failed, (f"connections failed across the restart: {failed} (all outcomes "
                         f"{dict(loop.outcomes)});\nA:\n{a.stderr_text()[-2000:]}\nB:\n"
