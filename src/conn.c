@@ -695,6 +695,8 @@ void conn_on_timeout(struct server *srv, struct timer_link *t)
 void conn_begin_shutdown(struct server *srv, struct timer_link *t)
 {
     struct conn *c = conn_of(t, timer);
+    if (c->state == CONN_HANDSHAKE)
+        return; /* answered, then closed with 1001, once its request is complete */
     timer_arm(&srv->closing, &c->timer, srv->now_ms);
     if (c->state != CONN_OPEN || c->session.state != SESSION_OPEN)
         return;
