@@ -12,7 +12,7 @@ WARN    := -std=gnu11 -Wall -Wextra $(WERROR) -Wshadow -Wstrict-prototypes -Wmis
 override CPPFLAGS += -Iinclude -D_GNU_SOURCE
 LDLIBS  := -lcrypto -lz
 
-SERVER_SRCS := src/buf.c src/conn.c src/deflate.c src/deflate_offer.c src/forwarded.c src/frame.c src/handshake.c src/http_request.c \
+SERVER_SRCS := src/activation.c src/buf.c src/conn.c src/deflate.c src/deflate_offer.c src/forwarded.c src/frame.c src/handshake.c src/http_request.c \
                src/ip_addr.c src/ip_limit.c src/log.c \
                src/loop.c src/metrics.c src/net.c src/notify.c src/options.c src/outq.c \
                src/pages.c src/proc_stats.c src/server.c src/session.c src/simd.c src/supervisor.c src/utf8.c

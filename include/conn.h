@@ -16,7 +16,8 @@ void conn_on_event(struct server *srv, struct io_watch *w, unsigned events);
 /* The deadline of the timer t (embedded in a connection) passed. */
 void conn_on_timeout(struct server *srv, struct timer_link *t);
 
-/* Graceful shutdown: ask an open connection to close with 1001, drop one still handshaking. */
+/* Graceful shutdown: ask an open connection to close with 1001. (One still in its handshake is
+ * not passed here: it is answered, then closed with 1001, when its request is complete.) */
 void conn_begin_shutdown(struct server *srv, struct timer_link *t);
 
 /* Tears down every live connection at once (second signal, or the shutdown bound passed). */

@@ -105,6 +105,8 @@
  * two checks in a row are taken over, so a dead or stopped worker delays a new client by at
  * most about twice this. */
 #define PEER_CHECK_MS 100
+/* Listening sockets a service manager may pass (one per ListenStream= line of the socket unit). */
+#define MAX_LISTEN_FDS 16
 /* After SIGTERM, a worker still running this long after its own shutdown bound is killed. */
 #define WORKER_STOP_GRACE_MS 2000
 

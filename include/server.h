@@ -24,7 +24,8 @@ struct server {
     struct logger log;
     struct session_limits limits;
     struct io_loop *loop;
-    struct io_watch listener;
+    struct io_watch listeners[MAX_LISTEN_FDS]; /* one, or those a service manager passed */
+    int listener_count;
     struct io_watch signals;
     int spare_fd;              /* kept open so an EMFILE can still be answered by accept+close */
     struct log_rate fd_refusals; /* those answers: one log line per interval, with a count */
@@ -67,11 +68,14 @@ struct server {
 #define SERVER_REASONS 64
     const char *reasons[SERVER_REASONS];
     bool owns_unix_path;       /* created opt.unix_path, so removes it at exit */
+    bool activated;            /* the listeners came from the service manager (LISTEN_FDS) */
 };
 
 /* What a worker process gets from the supervisor (--workers N > 1). */
 struct worker_ctx {
-    int listen_fd;             /* opened by the supervisor, shared with it */
+    int listen_fds[MAX_LISTEN_FDS]; /* opened by the supervisor (or passed to it by the service */
+    int listeners;             /*   manager), shared with it */
+    bool activated;            /* passed by the service manager: shared by every worker */
     int *peer_fds;             /* the other workers' sockets, malloc'd (NULL: none); */
     int peers;                 /*   server_init takes the array and the descriptors */
     int index;                 /* 1..N */

@@ -643,6 +643,10 @@ static void on_handshake_bytes(struct server *srv, struct conn *c, size_t n)
     c->in = (struct buf){ 0 };
     feed(srv, c, (uint8_t *)data + rc, len - (size_t)rc);
     buf_free(&head);
+    /* Accepted before a SIGTERM: it gets its answer rather than a dropped connection, and
+     * then the same Close 1001 as every open client. */
+    if (srv->stopping && c->state == CONN_OPEN && c->session.state == SESSION_OPEN)
+        conn_begin_shutdown(srv, &c->timer);
 }
 
 void conn_run_backlog(struct server *srv)
@@ -903,10 +907,8 @@ void conn_on_timeout(struct server *srv, struct timer_link *t)
 void conn_begin_shutdown(struct server *srv, struct timer_link *t)
 {
     struct conn *c = conn_of(t, timer);
-    if (c->state == CONN_HANDSHAKE) {
-        teardown(srv, c, "shutting down");
-        return;
-    }
+    if (c->state == CONN_HANDSHAKE)
+        return; /* answered, then closed with 1001, once its request is complete */
     timer_arm(&srv->closing, &c->timer, srv->now_ms);
     if (c->state != CONN_OPEN || c->session.state != SESSION_OPEN)
         return;

@@ -95,7 +95,9 @@ static void usage(FILE *f)
             "  -V, --version         show the version\n"
             "\n"
             "Sizes accept a K, M, G or T suffix (powers of 1024).\n"
-            "Durations T accept ms, s, m or h (500ms, 10s, 2m, 1h); a bare number is ms.\n",
+            "Durations T accept ms, s, m or h (500ms, 10s, 2m, 1h); a bare number is ms.\n"
+            "Under systemd socket activation (LISTEN_FDS, websock.socket) websock serves the\n"
+            "sockets it is passed, and ignores --port, --bind and --unix.\n",
             DEFAULT_PORT, DEFAULT_PATH, DEFAULT_MAX_MESSAGE >> 20, DEFAULT_COALESCE_MAX >> 10,
             DEFAULT_MAX_HEADER_BYTES >> 10, DEFAULT_OUTPUT_HIGH_WATER >> 10,
             show_ms(DEFAULT_HANDSHAKE_TIMEOUT_MS, hs, sizeof hs),

@@ -13,6 +13,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "activation.h"
 #include "conn.h"
 #include "defaults.h"
 #include "deflate.h"
@@ -76,19 +77,65 @@ static void announce_ready(struct server *srv)
         log_warn(&srv->log, "cannot notify the service manager: %s", strerror(errno));
 }
 
+/* The sockets a service manager passed (socket activation), or our own on the address the
+ * command line names. */
 static int open_listener(struct server *srv, const struct options *opt)
 {
+    int fds[MAX_LISTEN_FDS];
+    int n = activation_take(&srv->log, opt, fds, MAX_LISTEN_FDS);
+    if (n < 0)
+        return -1;
+    for (int i = 0; i < n; i++)
+        srv->listeners[i].fd = fds[i];
+    srv->listener_count = n;
+    srv->activated = n > 0;
+    if (n)
+        return 0;
     char err[NET_ERR_LEN];
+    srv->listener_count = 1;
     if (opt->unix_path)
-        srv->listener.fd = net_listen_unix(opt->unix_path, err, sizeof err);
+        srv->listeners[0].fd = net_listen_unix(opt->unix_path, err, sizeof err);
     else
-        srv->listener.fd = net_listen(opt->bind, opt->port, err, sizeof err);
-    if (srv->listener.fd < 0) {
+        srv->listeners[0].fd = net_listen(opt->bind, opt->port, err, sizeof err);
+    if (srv->listeners[0].fd < 0) {
         log_error(&srv->log, "%s", err);
         return errno == EADDRINUSE ? 1 : -1;
     }
     srv->owns_unix_path = opt->unix_path != NULL;
     return 0;
+}
+
+static void close_listeners(struct server *srv)
+{
+    for (int i = 0; i < srv->listener_count; i++) {
+        if (srv->listeners[i].fd < 0)
+            continue;
+        loop_set(srv->loop, &srv->listeners[i], 0);
+        close(srv->listeners[i].fd);
+        srv->listeners[i].fd = -1;
+    }
+}
+
+/* Which listener w is, or -1 for any other watch (a connection, the signals). */
+static int listener_of(const struct server *srv, const struct io_watch *w)
+{
+    for (int i = 0; i < srv->listener_count; i++)
+        if (w == &srv->listeners[i])
+            return i;
+    return -1;
+}
+
+/* "127.0.0.1:8888, [::1]:8888": where the passed sockets listen, for the start-up line. */
+static const char *listener_addresses(const struct server *srv, char *out, size_t len)
+{
+    size_t n = 0;
+    out[0] = '\0';
+    for (int i = 0; i < srv->listener_count && n < len; i++) {
+        char addr[ACTIVATION_ADDR_LEN];
+        n += (size_t)snprintf(out + n, len - n, "%s%s", i ? ", " : "",
+                              activation_describe(srv->listeners[i].fd, addr, sizeof addr));
+    }
+    return out;
 }
 
 static void close_peers(struct server *srv)
@@ -127,7 +174,9 @@ int server_init(struct server *srv, const struct options *opt, const struct work
     srv->limits.max_message = opt->max_message;
     srv->limits.coalesce_max = opt->coalesce_max;
     srv->limits.inflate_turn = DEFLATE_TURN;
-    srv->listener.fd = srv->signals.fd = srv->spare_fd = -1;
+    srv->signals.fd = srv->spare_fd = -1;
+    for (int i = 0; i < MAX_LISTEN_FDS; i++)
+        srv->listeners[i].fd = -1;
     timer_list_init(&srv->handshaking, opt->handshake_timeout_ms);
     int64_t ping = opt->ping_interval_ms, idle = opt->idle_timeout_ms;
     timer_list_init(&srv->open, ping && (!idle || ping < idle) ? ping : idle);
@@ -154,7 +203,10 @@ int server_init(struct server *srv, const struct options *opt, const struct work
     if (srv->per_ip_on && per_ip_init(srv) < 0)
         return -1;
     if (worker) {
-        srv->listener.fd = worker->listen_fd;
+        for (int i = 0; i < worker->listeners; i++)
+            srv->listeners[i].fd = worker->listen_fds[i];
+        srv->listener_count = worker->listeners;
+        srv->activated = worker->activated;
         watch_peers(srv, worker);
     } else {
         int rc = open_listener(srv, opt);
@@ -170,9 +222,11 @@ int server_init(struct server *srv, const struct options *opt, const struct work
     /* zlib streams of messages in flight may take half of the buffer cap. */
     srv->limits.zpool = zpool_new(opt->max_buffered / 2);
     srv->limits.inflate_buf = malloc(DEFLATE_CHUNK);
-    if (srv->signals.fd < 0 || srv->spare_fd < 0 || !srv->loop || !srv->rbuf ||
+    bool watching = srv->loop != NULL;
+    for (int i = 0; watching && i < srv->listener_count; i++)
+        watching = loop_set(srv->loop, &srv->listeners[i], IO_READ) == 0;
+    if (srv->signals.fd < 0 || srv->spare_fd < 0 || !watching || !srv->rbuf ||
         !srv->limits.zpool || !srv->limits.inflate_buf ||
-        loop_set(srv->loop, &srv->listener, IO_READ) < 0 ||
         loop_set(srv->loop, &srv->signals, IO_READ) < 0) {
         log_error(&srv->log, "cannot set up the event loop: %s", strerror(errno));
         return -1;
@@ -181,7 +235,11 @@ int server_init(struct server *srv, const struct options *opt, const struct work
      * shows in the idle footprint instead of surprising the first client. */
     char warm[WS_ACCEPT_LEN + 1];
     ws_accept_key("warm-up", 7, warm);
-    if (opt->unix_path)
+    char addrs[512];
+    if (srv->activated)
+        log_info(&srv->log, "websock %s listening on %s (from the service manager), path %s",
+                 WEBSOCK_VERSION, listener_addresses(srv, addrs, sizeof addrs), opt->path);
+    else if (opt->unix_path)
         log_info(&srv->log, "websock %s listening on Unix socket %s, path %s", WEBSOCK_VERSION,
                  opt->unix_path, opt->path);
     else {
@@ -199,9 +257,10 @@ int server_init(struct server *srv, const struct options *opt, const struct work
 void server_destroy(struct server *srv)
 {
     conn_free_closed(srv);
+    for (int i = 0; i < srv->listener_count; i++)
+        if (srv->listeners[i].fd >= 0)
+            close(srv->listeners[i].fd);
     loop_destroy(srv->loop);
-    if (srv->listener.fd >= 0)
-        close(srv->listener.fd);
     if (srv->owns_unix_path)
         unlink(srv->opt.unix_path);
     if (srv->signals.fd >= 0)
@@ -323,11 +382,13 @@ static void begin_stop(struct server *srv)
     /* systemd then knows the exit that follows is not a crash. */
     notify_service_manager("STOPPING=1");
     srv->stop_deadline_ms = srv->now_ms + DEFAULT_SHUTDOWN_TIMEOUT_MS;
-    loop_set(srv->loop, &srv->listener, 0);
-    close(srv->listener.fd);
-    srv->listener.fd = -1;
-    close_peers(srv); /* the port closes once no process holds any of its sockets */
-    for_each_leaving(srv, &srv->handshaking, conn_begin_shutdown);
+    /* Not one more accept: what is queued stays in the kernel. Sockets passed by a service
+     * manager stay open there, so it keeps queueing for the next process; others close once
+     * no process holds them. */
+    close_listeners(srv);
+    close_peers(srv);
+    /* Connections still in their handshake are not dropped: each gets its answer (a 101,
+     * then Close 1001 at once), within the shutdown bound. */
     for_each_leaving(srv, &srv->open, conn_begin_shutdown);
     for_each_leaving(srv, &srv->sending, conn_begin_shutdown);
 }
@@ -462,9 +523,10 @@ int server_run(struct server *srv)
         srv->now_ms = monotonic_ms();
         for (int i = 0; i < n; i++) {
             struct io_watch *w = events[i].watch;
-            if (w == &srv->listener) {
-                if (srv->listener.fd >= 0)
-                    accept_from(srv, srv->listener.fd);
+            int l = listener_of(srv, w);
+            if (l >= 0) {
+                if (srv->listeners[l].fd >= 0)
+                    accept_from(srv, srv->listeners[l].fd);
             } else if (w == &srv->signals) {
                 on_signal(srv);
             } else {

@@ -11,6 +11,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "activation.h"
 #include "defaults.h"
 #include "log.h"
 #include "net.h"
@@ -18,7 +19,7 @@
 
 struct worker_slot {
     pid_t pid;              /* 0: not running */
-    int listen_fd;          /* the worker's own socket; the Unix socket is shared by all */
+    int listen_fd;          /* the worker's own SO_REUSEPORT socket; -1 with shared ones */
     int64_t started_ms;
     int64_t restart_at_ms;  /* while not running (and not stopping): when to fork it again */
     unsigned quick_exits;   /* deaths in a row, each soon after its start */
@@ -37,6 +38,10 @@ struct supervisor {
     bool unclean;           /* a worker did not exit with status 0 after the stop */
     int forced_by;          /* a second stop signal: the workers drop their clients */
     bool owns_unix_path;
+    /* Sockets every worker accepts on: the Unix socket, or those the service manager passed. */
+    int shared_fds[MAX_LISTEN_FDS];
+    int shared;
+    bool activated;         /* shared_fds came from the service manager (LISTEN_FDS) */
 };
 
 static int64_t monotonic_ms(void)
@@ -50,10 +55,17 @@ static int open_listeners(struct supervisor *sv)
 {
     char err[NET_ERR_LEN];
     const struct options *opt = sv->opt;
-    if (opt->unix_path) {
+    int n = activation_take(&sv->log, opt, sv->shared_fds, MAX_LISTEN_FDS);
+    if (n < 0)
+        return -1;
+    sv->shared = n;
+    sv->activated = n > 0;
+    if (n) {
+        return 0;
+    } else if (opt->unix_path) {
         int fd = net_listen_unix(opt->unix_path, err, sizeof err);
-        for (int i = 0; i < sv->n; i++)
-            sv->slots[i].listen_fd = fd;
+        sv->shared_fds[0] = fd;
+        sv->shared = fd >= 0;
         sv->owns_unix_path = fd >= 0;
         if (fd >= 0)
             return 0;
@@ -72,18 +84,21 @@ static int open_listeners(struct supervisor *sv)
     return -1;
 }
 
-/* The supervisor's copies; a worker keeps its own until it stops. */
+/* The supervisor's copies; worker keep (-1: none) keeps its own socket and the shared ones
+ * until it stops. */
 static void close_listeners(struct supervisor *sv, int keep)
 {
     for (int i = 0; i < sv->n; i++) {
-        int fd = sv->slots[i].listen_fd;
-        if (fd < 0 || fd == keep)
-            continue;
-        close(fd);
-        for (int j = i; j < sv->n; j++) /* the Unix socket appears in every slot */
-            if (sv->slots[j].listen_fd == fd)
-                sv->slots[j].listen_fd = -1;
+        if (sv->slots[i].listen_fd >= 0 && i != keep)
+            close(sv->slots[i].listen_fd);
+        if (i != keep)
+            sv->slots[i].listen_fd = -1;
     }
+    if (keep >= 0)
+        return;
+    for (int i = 0; i < sv->shared; i++)
+        close(sv->shared_fds[i]);
+    sv->shared = 0;
 }
 
 /* In the child after fork: shed the supervisor's state and become worker i. */
@@ -104,19 +119,26 @@ static void become_worker(struct supervisor *sv, int i, struct worker_ctx *worke
     sigemptyset(&chld);
     sigaddset(&chld, SIGCHLD);
     sigprocmask(SIG_UNBLOCK, &chld, NULL);
-    worker->listen_fd = sv->slots[i].listen_fd;
+    if (sv->shared) {
+        memcpy(worker->listen_fds, sv->shared_fds, (size_t)sv->shared * sizeof(int));
+        worker->listeners = sv->shared;
+    } else {
+        worker->listen_fds[0] = sv->slots[i].listen_fd;
+        worker->listeners = 1;
+    }
+    worker->activated = sv->activated;
     worker->index = i + 1;
     worker->shared = sv->shared;
     __atomic_store_n(&sv->shared->slot[i].pid, (int32_t)getpid(), __ATOMIC_RELAXED);
     /* The other workers' sockets stay open here: the worker serves what waits on them while
-     * their worker is down or stuck (the shared Unix socket needs no such help). */
+     * their worker is down or stuck (shared sockets need no such help). */
     worker->peers = 0;
     worker->peer_fds = malloc((size_t)sv->n * sizeof *worker->peer_fds);
     for (int j = 0; worker->peer_fds && j < sv->n; j++)
-        if (sv->slots[j].listen_fd >= 0 && sv->slots[j].listen_fd != worker->listen_fd)
+        if (sv->slots[j].listen_fd >= 0 && j != i)
             worker->peer_fds[worker->peers++] = sv->slots[j].listen_fd;
     if (!worker->peer_fds)
-        close_listeners(sv, worker->listen_fd);
+        close_listeners(sv, i);
     free(sv->slots);
     sv->slots = NULL;
 }
@@ -227,7 +249,8 @@ static void on_stop_signal(struct supervisor *sv, int sig, int64_t now)
         log_info(&sv->log, "%s: stopping %d worker(s)", net_signal_name(sig), running(sv));
         sv->stopping = true;
         notify_service_manager("STOPPING=1");
-        /* The port stops taking connections once the workers close their copies too. */
+        /* The port stops taking connections once the workers close their copies too (sockets
+         * passed by a service manager stay open there and keep queueing for the next start). */
         close_listeners(sv, -1);
         sv->kill_at_ms = now + DEFAULT_SHUTDOWN_TIMEOUT_MS + WORKER_STOP_GRACE_MS;
     }
@@ -363,7 +386,10 @@ int supervisor_run(const struct options *opt, struct worker_ctx *worker)
 
     int rc = 1;
     if (open_listeners(&sv) == 0) {
-        if (opt->unix_path)
+        if (sv.activated)
+            log_info(&sv.log, "supervisor: %d workers sharing the %d socket(s) from the service "
+                     "manager", sv.n, sv.shared);
+        else if (opt->unix_path)
             log_info(&sv.log, "supervisor: %d workers on Unix socket %s", sv.n, opt->unix_path);
         else {
             char urls[384];

@@ -1,8 +1,9 @@
-"""make install: the binary, the man page and the systemd unit land under PREFIX (or
-DESTDIR/PREFIX), naming the paths they were installed to; the man page renders with man(1) and
-documents every flag of --help; the unit passes `systemd-analyze verify` where systemd is
-installed. The build honours a packager's WERROR=, CFLAGS, CPPFLAGS and LDFLAGS, and every
-place that states the version agrees."""
+"""make install: the binary, the man page and the systemd units (service and socket) land under
+PREFIX (or DESTDIR/PREFIX), naming the paths they were installed to; the man page renders with
+man(1) and documents every flag of --help; the units pass `systemd-analyze verify` where systemd
+is installed, and agree with deploy/nginx.conf (websock on loopback behind nginx). The build
+honours a packager's WERROR=, CFLAGS, CPPFLAGS and LDFLAGS, and every place that states the
+version agrees."""
 
 import os
 import pathlib
@@ -17,6 +18,7 @@ from conftest import REPO_ROOT, websock_bin
 
 MAN = "share/man/man1/websock.1"
 UNIT = "lib/systemd/system/websock.service"
+SOCKET = "lib/systemd/system/websock.socket"
 
 
 def make(*args: str) -> None:
@@ -50,11 +52,12 @@ def unit_settings(path: pathlib.Path) -> dict[str, list[str]]:
     return out
 
 
-def test_install_puts_the_three_files_under_prefix(prefix, tmp_path):
+def test_install_puts_the_four_files_under_prefix(prefix, tmp_path):
     binary = prefix / "bin/websock"
     assert stat.S_IMODE(binary.stat().st_mode) == 0o755
     assert stat.S_IMODE((prefix / MAN).stat().st_mode) == 0o644
     assert stat.S_IMODE((prefix / UNIT).stat().st_mode) == 0o644
+    assert stat.S_IMODE((prefix / SOCKET).stat().st_mode) == 0o644
     r = subprocess.run([str(binary), "--version"], capture_output=True, text=True, timeout=10)
     assert r.returncode == 0 and "websock" in r.stdout, r
     assert unit_settings(prefix / UNIT)["ExecStart"][0].startswith(f"{binary} "), \
@@ -69,7 +72,7 @@ def test_install_puts_the_three_files_under_prefix(prefix, tmp_path):
 def test_destdir_stages_the_tree_without_changing_paths(tmp_path):
     stage = tmp_path / "stage"
     make("install", "PREFIX=/usr", f"DESTDIR={stage}")
-    for rel in ("usr/bin/websock", f"usr/{MAN}", f"usr/{UNIT}"):
+    for rel in ("usr/bin/websock", f"usr/{MAN}", f"usr/{UNIT}", f"usr/{SOCKET}"):
         assert (stage / rel).is_file(), rel
     exec_start = unit_settings(stage / f"usr/{UNIT}")["ExecStart"][0]
     assert exec_start.startswith("/usr/bin/websock "), exec_start
@@ -183,8 +186,32 @@ def test_unit_is_type_notify_with_mixed_kill_mode_and_sandboxing(prefix):
 
 @pytest.mark.skipif(not shutil.which("systemd-analyze"),
                     reason="systemd-analyze is not installed (Debian package systemd)")
-def test_installed_unit_passes_systemd_analyze_verify(prefix):
-    # --man=no: the Documentation= page is not installed system-wide here.
-    r = subprocess.run(["systemd-analyze", "verify", "--man=no", str(prefix / UNIT)],
+def test_installed_units_pass_systemd_analyze_verify(prefix):
+    # --man=no: the Documentation= page is not installed system-wide here. Both units at once:
+    # the service's Requires=websock.socket must resolve.
+    r = subprocess.run(["systemd-analyze", "verify", "--man=no", str(prefix / UNIT),
+                        str(prefix / SOCKET)],
                        capture_output=True, text=True, timeout=60)
     assert r.returncode == 0 and not r.stderr.strip(), f"{r.stdout}\n{r.stderr}"
+
+
+def test_units_listen_on_loopback_where_nginx_conf_proxies_to(prefix):
+    """The README's set-up (websock on loopback behind nginx) is what the units ship: the socket
+    unit listens on the address deploy/nginx.conf's upstream names, the service trusts that
+    proxy's X-Forwarded-For and binds nothing itself (no --port/--bind/--unix: the passed socket
+    would override them), and it needs its socket unit."""
+    sock = unit_settings(prefix / SOCKET)
+    service = unit_settings(prefix / UNIT)
+    nginx = (REPO_ROOT / "deploy/nginx.conf").read_text()
+    upstream = re.search(r"upstream websock \{.*?^\s*server ([0-9.:]+);", nginx, re.M | re.S)
+    assert upstream, "no upstream server in deploy/nginx.conf"
+    assert sock["ListenStream"] == [upstream.group(1)], (sock["ListenStream"], upstream.group(1))
+    assert sock["ListenStream"][0].startswith("127.0.0.1:")
+    assert int(sock["Backlog"][0]) >= 1024, "a restart's queue needs room"
+    assert sock.get("Accept", ["no"]) == ["no"]
+    assert "websock.socket" in service["Requires"]
+    assert "websock.socket" in " ".join(service["After"])
+    argv = service["ExecStart"][0].split()
+    assert not {"--port", "--bind", "--unix"} & set(argv), argv
+    assert "--trust-proxy" in argv and argv[argv.index("--trust-proxy") + 1] == "127.0.0.1"
+    assert "--no-page" in argv, "the console is for trying websock out, not for production"

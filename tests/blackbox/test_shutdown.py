@@ -6,8 +6,8 @@ import time
 import pytest
 from websockets.exceptions import ConnectionClosed
 
-from conftest import (OP_BINARY, OP_TEXT, assert_eof, expect_close, recv_close, recv_message,
-                      send_frame, upgrade_request)
+from conftest import (OP_BINARY, OP_TEXT, assert_eof, expect_close, parse_http_head,
+                      read_http_head, recv_close, recv_message, send_frame, upgrade_request)
 
 
 def test_sigterm_sends_close_1001_to_every_open_client_and_exits_0(websock):
@@ -21,7 +21,8 @@ def test_sigterm_sends_close_1001_to_every_open_client_and_exits_0(websock):
     ws.send("library client")
     assert ws.recv(timeout=5) == "library client"
     handshaking = websock.connect()  # TCP connected, request not finished
-    handshaking.sendall(upgrade_request()[:20])
+    request = upgrade_request()
+    handshaking.sendall(request[:20])
     time.sleep(0.1)  # let the server see every connection
 
     start = time.monotonic()
@@ -33,8 +34,11 @@ def test_sigterm_sends_close_1001_to_every_open_client_and_exits_0(websock):
         ws.recv(timeout=5)
     assert ws.close_code == 1001, f"websockets client saw close code {ws.close_code}"
     ws.close()
-    assert_eof(handshaking)  # a connection still in the handshake is simply closed
-    handshaking.close()
+    # Accepted before the signal: not dropped, but answered once its request is complete,
+    # then closed with 1001 like every open client.
+    handshaking.sendall(request[20:])
+    assert parse_http_head(read_http_head(handshaking)).status == 101
+    expect_close(handshaking, 1001)
     assert websock.proc.wait(timeout=10) == 0
     # Every peer finished its side promptly, so the server has nothing left to wait for.
     elapsed = time.monotonic() - start

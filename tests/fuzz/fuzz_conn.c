@@ -260,6 +260,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                 if (fake.watch->mask & IO_READ)
                     conn_on_event(&srv, fake.watch, IO_READ);
             } else if (arg == 1) {
+                /* SIGTERM: from now on a completed handshake is answered, then closed. */
+                srv.stopping = true;
                 struct timer_link *t = first_due(&srv);
                 if (t)
                     conn_begin_shutdown(&srv, t);
