@@ -40,7 +40,7 @@ struct supervisor {
     bool owns_unix_path;
     /* Sockets every worker accepts on: the Unix socket, or those the service manager passed. */
     int shared_fds[MAX_LISTEN_FDS];
-    int shared;
+    int shared_count;     /* how many of shared_fds are open */
     bool activated;         /* shared_fds came from the service manager (LISTEN_FDS) */
 };
 
@@ -58,14 +58,14 @@ static int open_listeners(struct supervisor *sv)
     int n = activation_take(&sv->log, opt, sv->shared_fds, MAX_LISTEN_FDS);
     if (n < 0)
         return -1;
-    sv->shared = n;
+    sv->shared_count = n;
     sv->activated = n > 0;
     if (n) {
         return 0;
     } else if (opt->unix_path) {
         int fd = net_listen_unix(opt->unix_path, err, sizeof err);
         sv->shared_fds[0] = fd;
-        sv->shared = fd >= 0;
+        sv->shared_count = fd >= 0;
         sv->owns_unix_path = fd >= 0;
         if (fd >= 0)
             return 0;
@@ -96,9 +96,9 @@ static void close_listeners(struct supervisor *sv, int keep)
     }
     if (keep >= 0)
         return;
-    for (int i = 0; i < sv->shared; i++)
+    for (int i = 0; i < sv->shared_count; i++)
         close(sv->shared_fds[i]);
-    sv->shared = 0;
+    sv->shared_count = 0;
 }
 
 /* In the child after fork: shed the supervisor's state and become worker i. */
@@ -119,9 +119,9 @@ static void become_worker(struct supervisor *sv, int i, struct worker_ctx *worke
     sigemptyset(&chld);
     sigaddset(&chld, SIGCHLD);
     sigprocmask(SIG_UNBLOCK, &chld, NULL);
-    if (sv->shared) {
-        memcpy(worker->listen_fds, sv->shared_fds, (size_t)sv->shared * sizeof(int));
-        worker->listeners = sv->shared;
+    if (sv->shared_count) {
+        memcpy(worker->listen_fds, sv->shared_fds, (size_t)sv->shared_count * sizeof(int));
+        worker->listeners = sv->shared_count;
     } else {
         worker->listen_fds[0] = sv->slots[i].listen_fd;
         worker->listeners = 1;
@@ -388,7 +388,7 @@ int supervisor_run(const struct options *opt, struct worker_ctx *worker)
     if (open_listeners(&sv) == 0) {
         if (sv.activated)
             log_info(&sv.log, "supervisor: %d workers sharing the %d socket(s) from the service "
-                     "manager", sv.n, sv.shared);
+                     "manager", sv.n, sv.shared_count);
         else if (opt->unix_path)
             log_info(&sv.log, "supervisor: %d workers on Unix socket %s", sv.n, opt->unix_path);
         else {
