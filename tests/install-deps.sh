@@ -19,6 +19,8 @@ if [ "$1" = browser ]; then # make test-browser: Debian's Chromium driven from N
     command -v node >/dev/null 2>&1 || missing="$missing nodejs"
     command -v npm >/dev/null 2>&1 || missing="$missing npm"
 fi
+# make test-valgrind: the black-box tests with the server under valgrind.
+command -v valgrind >/dev/null 2>&1 || missing="$missing valgrind"
 # The man page test renders doc/websock.1 with man(1), which runs groff's nroff.
 command -v man >/dev/null 2>&1 || missing="$missing man-db"
 command -v nroff >/dev/null 2>&1 || missing="$missing groff-base"
