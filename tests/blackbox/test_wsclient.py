@@ -9,7 +9,8 @@ import time
 
 from conftest import REPO_ROOT, free_port
 
-CLIENT = [sys.executable, "-I", str(REPO_ROOT / "tools" / "wsclient.py")]  # -I: no site packages
+# -I -S: no site packages at all, as on a machine with nothing installed
+CLIENT = [sys.executable, "-I", "-S", str(REPO_ROOT / "tools" / "wsclient.py")]
 
 
 def test_lines_come_back_and_end_of_input_closes_with_1000(websock):
