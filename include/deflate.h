@@ -64,4 +64,7 @@ size_t zout_run(struct zstream *z, const uint8_t *in, size_t n, size_t *used, bo
 /* Returns a stream taken with zin_begin or zout_begin (NULL is ignored). */
 void zstream_give(struct zpool *p, struct zstream *z);
 
+/* The version of the zlib linked in (for websock_build_info). */
+const char *deflate_zlib_version(void);
+
 #endif

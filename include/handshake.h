@@ -51,4 +51,7 @@ void handshake_error(struct handshake *hs, int status, const char *why);
  * always below 512 bytes. */
 size_t handshake_response(const struct handshake *hs, char *out, size_t cap);
 
+/* The version of the OpenSSL library linked in (for websock_build_info). */
+const char *ws_crypto_version(void);
+
 #endif

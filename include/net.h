@@ -12,6 +12,9 @@
 
 #include "ip_addr.h"
 
+/* Room for the one-line reasons below (a bind failure comes with advice). */
+#define NET_ERR_LEN 448
+
 /* A listening socket on bind_addr (NULL: all interfaces, dual-stack) and port. On failure
  * returns -1 and writes a one-line reason into err. */
 int net_listen(const char *bind_addr, int port, char *err, size_t errlen);

@@ -49,4 +49,9 @@ enum { OPTIONS_RUN, OPTIONS_EXIT_OK, OPTIONS_EXIT_USAGE };
 /* Parses argv; prints --help/--version or a one-line error itself. */
 int options_parse(int argc, char **argv, struct options *o);
 
+/* Where a TCP listener is and the URLs to open, for the start-up line: "all addresses port
+ * 8888: console http://127.0.0.1:8888/, WebSocket ws://127.0.0.1:8888/ws" (a wildcard shows
+ * a loopback URL; no console URL with --no-page). */
+void options_listen_urls(const struct options *o, char *out, size_t len);
+
 #endif

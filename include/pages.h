@@ -18,8 +18,8 @@ enum page page_route(const struct http_request *req, const char *ws_path, bool c
 
 /* Appends the whole response for a routed request to out: 200 for GET, the same head without
  * the body for HEAD, 405 for other methods. The console connects to ws_path. Returns the status,
- * or -1 when out of memory (nothing appended). */
+ * or -1 when out of memory (nothing appended). /metrics shows the sum of every slot of m. */
 int page_respond(enum page page, const struct http_request *req, const char *ws_path,
-                 const struct metrics *m, struct buf *out);
+                 const struct metrics_shared *m, struct buf *out);
 
 #endif

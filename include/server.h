@@ -45,8 +45,10 @@ struct server {
     bool resume_scan;          /* buffered dropped: look for connections to read again */
     int64_t now_ms;
     bool stopping;
+    int forced_by;             /* a second stop signal dropped the clients: exit 128 + it */
     int64_t stop_deadline_ms;
-    struct metrics metrics;    /* what /metrics shows */
+    struct metrics *metrics;   /* this process's counters: its slot in shared */
+    struct metrics_shared *shared; /* every process's slot: what /metrics shows */
     struct ip_limit per_ip;    /* --max-connections-per-ip, --handshake-rate-per-ip */
     bool per_ip_on;            /* either limit is set */
     int64_t per_ip_logged_ms;  /* last "refusing" line: at most one per IP_LIMIT_LOG_INTERVAL_MS */
@@ -68,13 +70,16 @@ struct worker_ctx {
     int *peer_fds;             /* the other workers' sockets, malloc'd (NULL: none); */
     int peers;                 /*   server_init takes the array and the descriptors */
     int index;                 /* 1..N */
+    struct metrics_shared *shared; /* mapped by the supervisor; the worker counts in slot
+                                      index - 1 */
 };
 
 /* Opens the listener (or takes the worker's) and everything else; tells a service manager
  * that asked ($NOTIFY_SOCKET) that it is ready. On error logs why and returns -1 (1 = port
  * busy). worker is NULL for the single-process server. */
 int server_init(struct server *srv, const struct options *opt, const struct worker_ctx *worker);
-/* Runs until SIGTERM/SIGINT and a graceful drain. Returns the exit status. */
+/* Runs until SIGTERM/SIGINT and a graceful drain. Returns the exit status: 0, or 128 + the
+ * signal when a second one made it drop its clients. */
 int server_run(struct server *srv);
 void server_destroy(struct server *srv);
 

@@ -11,7 +11,8 @@
 enum { SUPERVISOR_IN_WORKER = -1 };
 
 /* Supervises until every worker has stopped and returns the exit status: 0 if all of them
- * exited cleanly after SIGTERM/SIGINT, 1 otherwise. In a freshly forked worker it returns
+ * exited cleanly after SIGTERM/SIGINT, 128 + the signal if a second one made them drop their
+ * clients, 1 otherwise. In a freshly forked worker it returns
  * SUPERVISOR_IN_WORKER with *worker filled in instead; the caller then runs the server. */
 int supervisor_run(const struct options *opt, struct worker_ctx *worker);
 

@@ -91,8 +91,8 @@ static void teardown(struct server *srv, struct conn *c, const char *why)
     if (srv->paused_by_cap)
         srv->resume_scan = true;
     if (c->upgraded) {
-        srv->metrics.open--;
-        metrics_count_close(&srv->metrics, c->session.close_code);
+        srv->metrics->open--;
+        metrics_count_close(srv->metrics, c->session.close_code);
     }
     if (c->per_ip && c->per_ip != PER_IP_AT_REQUEST)
         ip_limit_release(&srv->per_ip, c->per_ip, srv->now_ms);
@@ -316,7 +316,7 @@ static void reject(struct server *srv, struct conn *c, struct handshake *hs)
     log_at(&srv->log, hs->status == 429 ? LOG_DEBUG : LOG_INFO, "%s rejected with %d: %s%s%.*s%s",
            PEER(c), hs->status, hs->why, detail ? " '" : "", len, detail ? hs->detail.p : "",
            detail ? "'" : "");
-    metrics_count_rejection(&srv->metrics, hs->status);
+    metrics_count_rejection(srv->metrics, hs->status);
     queue_response(srv, hs);
     buf_free(&c->in);
     finish(srv, c);
@@ -327,7 +327,7 @@ static void reject(struct server *srv, struct conn *c, struct handshake *hs)
 static void note_per_ip_refusal(struct server *srv, struct ip_addr key, enum ip_verdict v)
 {
     bool rate = v == IP_OVER_RATE;
-    srv->metrics.ip_limited[rate ? METRICS_IP_RATE : METRICS_IP_CONNECTIONS]++;
+    srv->metrics->ip_limited[rate ? METRICS_IP_RATE : METRICS_IP_CONNECTIONS]++;
     srv->per_ip_unlogged++;
     if (srv->per_ip_logged_ms && srv->now_ms - srv->per_ip_logged_ms < IP_LIMIT_LOG_INTERVAL_MS)
         return;
@@ -384,11 +384,11 @@ static bool charge_forwarded_client(struct server *srv, struct conn *c,
 static void serve_page(struct server *srv, struct conn *c, const struct http_request *req,
                        enum page page)
 {
-    int status = page_respond(page, req, srv->opt.path, &srv->metrics, &srv->scratch.bytes);
+    int status = page_respond(page, req, srv->opt.path, srv->shared, &srv->scratch.bytes);
     if (status < 0)
         return teardown(srv, c, "out of memory");
     if (status != 200)
-        metrics_count_rejection(&srv->metrics, status);
+        metrics_count_rejection(srv->metrics, status);
     log_debug(&srv->log, "%s %.*s %.*s: %d", PEER(c), (int)req->method.len, req->method.p,
               (int)req->target.len, req->target.p, status);
     buf_free(&c->in);
@@ -437,15 +437,15 @@ static void on_handshake_bytes(struct server *srv, struct conn *c, size_t n)
     if (deflate_negotiate_request(&req, srv->opt.deflate, &pmd, hs.extensions)) {
         session_use_deflate(&c->session, pmd.server_no_takeover, pmd.client_no_takeover,
                             pmd.server_bits, pmd.client_bits);
-        srv->metrics.deflate_negotiated++;
+        srv->metrics->deflate_negotiated++;
     }
     if (!queue_response(srv, &hs))
         return teardown(srv, c, "out of memory");
     log_debug(&srv->log, "%s upgraded%s%s", PEER(c), hs.extensions[0] ? " with " : "",
               hs.extensions);
     c->upgraded = true;
-    srv->metrics.open++;
-    srv->metrics.upgrades++;
+    srv->metrics->open++;
+    srv->metrics->upgrades++;
     c->state = CONN_OPEN;
     timer_arm(&srv->open, &c->timer, srv->now_ms);
     /* Frames pipelined behind the request are not lost: the session takes them from wherever

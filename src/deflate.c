@@ -221,3 +221,8 @@ size_t zout_run(struct zstream *z, const uint8_t *in, size_t n, size_t *used, bo
     memcpy(z->held, out + len, z->held_len);
     return len;
 }
+
+const char *deflate_zlib_version(void)
+{
+    return zlibVersion();
+}

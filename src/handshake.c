@@ -1,6 +1,7 @@
 #include "handshake.h"
 
 #include <ctype.h>
+#include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -382,4 +383,13 @@ size_t handshake_response(const struct handshake *hs, char *out, size_t cap)
     if (n < 0)
         return 0;
     return (size_t)n < cap ? (size_t)n : cap - 1;
+}
+
+const char *ws_crypto_version(void)
+{
+#ifdef OPENSSL_VERSION_STRING
+    return OpenSSL_version(OPENSSL_VERSION_STRING); /* "3.0.15" */
+#else
+    return OpenSSL_version(OPENSSL_VERSION);
+#endif
 }

@@ -24,6 +24,38 @@ enum {
     LISTEN_BIND_ONLY = 4,  /* a probe: bind to see whether the address is free, no listen */
 };
 
+/* The lowest port an unprivileged process may bind (a sysctl since Linux 4.11; 1024 before). */
+static int unprivileged_port_start(void)
+{
+    int port = 1024;
+    FILE *f = fopen("/proc/sys/net/ipv4/ip_unprivileged_port_start", "re");
+    if (f) {
+        if (fscanf(f, "%d", &port) != 1)
+            port = 1024;
+        fclose(f);
+    }
+    return port;
+}
+
+/* What an operator can do about a failed bind, beyond strerror: who holds the port, or how to
+ * get the right to a low one. Empty when there is nothing useful to add. */
+static void bind_advice(int e, int port, char *out, size_t len)
+{
+    out[0] = '\0';
+    if (e == EADDRINUSE) {
+        snprintf(out, len, ": another process holds this port (find it with: ss -ltnp "
+                 "'sport = :%d')", port);
+    } else if (e == EACCES && port < unprivileged_port_start()) {
+        char exe[256];
+        ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+        exe[n > 0 ? n : 0] = '\0';
+        snprintf(out, len, ": ports below %d need privilege; use --port %d or above (behind a "
+                 "proxy), or grant the capability: setcap cap_net_bind_service=+ep %.160s, or "
+                 "AmbientCapabilities=CAP_NET_BIND_SERVICE in a systemd unit",
+                 unprivileged_port_start(), unprivileged_port_start(), n > 0 ? exe : "websock");
+    }
+}
+
 static int listen_on(const struct addrinfo *ai, int flags, char *err, size_t errlen,
                      const char *shown, int port)
 {
@@ -41,8 +73,10 @@ static int listen_on(const struct addrinfo *ai, int flags, char *err, size_t err
     if (bind(fd, ai->ai_addr, ai->ai_addrlen) < 0 ||
         (!(flags & LISTEN_BIND_ONLY) && listen(fd, SOMAXCONN) < 0)) {
         int e = errno;
+        char advice[NET_ERR_LEN];
+        bind_advice(e, port, advice, sizeof advice);
         snprintf(err, errlen, "cannot listen on %s port %d: %s%s", shown, port, strerror(e),
-                 e == EADDRINUSE ? " (is another server running?)" : "");
+                 advice);
         close(fd);
         errno = e;
         return -1;

@@ -15,14 +15,31 @@
 #include "handshake.h"
 #include "log.h"
 
+/* A default duration as the flags take it: "10s" rather than "10000". */
+static const char *show_ms(int64_t ms, char *buf, size_t len)
+{
+    static const struct { int64_t ms; const char *unit; } units[] = {
+        { 3600000, "h" }, { 60000, "m" }, { 1000, "s" },
+    };
+    for (size_t i = 0; i < sizeof units / sizeof units[0]; i++)
+        if (ms && ms % units[i].ms == 0) {
+            snprintf(buf, len, "%lld%s", (long long)(ms / units[i].ms), units[i].unit);
+            return buf;
+        }
+    snprintf(buf, len, ms ? "%lldms" : "%lld", (long long)ms);
+    return buf;
+}
+
 static void usage(FILE *f)
 {
+    char hs[16], cl[16], snd[16], ping[16], idle[16];
     fprintf(f,
             "Usage: websock [options]\n"
             "A strictly conformant RFC 6455 WebSocket echo server.\n"
             "\n"
             "  --port N              TCP port to listen on (default %d)\n"
-            "  --bind ADDR           IPv4 or IPv6 literal to bind (default: all, :: and 0.0.0.0)\n"
+            "  --bind ADDR           IPv4 or IPv6 literal to bind (default: all addresses, on\n"
+            "                        one dual-stack :: socket, or 0.0.0.0 without IPv6)\n"
             "  --path PATH           WebSocket endpoint path (default %s)\n"
             "  --max-message BYTES   largest message; larger ones close with 1009 (default %uM)\n"
             "  --coalesce-max BYTES  single-frame messages up to this size echo as one frame;\n"
@@ -30,14 +47,14 @@ static void usage(FILE *f)
             "  --max-header-bytes N  request head limit; beyond it 431 (default %uK)\n"
             "  --output-high-water N stop reading a client while this much output is queued\n"
             "                        for it (default %uK)\n"
-            "  --handshake-timeout MS  time to complete the HTTP upgrade (default %d)\n"
-            "  --close-timeout MS    wait for the peer's Close and FIN (default %d)\n"
-            "  --send-timeout MS     close a client that takes none of its pending output\n"
+            "  --handshake-timeout T time to complete the HTTP upgrade (default %s)\n"
+            "  --close-timeout T     wait for the peer's Close and FIN (default %s)\n"
+            "  --send-timeout T      close a client that takes none of its pending output\n"
             "                        for this long, judged by the bytes it acknowledged\n"
-            "                        (default %d)\n"
-            "  --ping-interval MS    ping a peer silent this long; 0 disables (default %d)\n"
-            "  --idle-timeout MS     close (1001) a peer silent this long, pongs count as\n"
-            "                        traffic; 0 disables (default %d)\n"
+            "                        (default %s)\n"
+            "  --ping-interval T     ping a peer silent this long; 0 disables (default %s)\n"
+            "  --idle-timeout T      close (1001) a peer silent this long, pongs count as\n"
+            "                        traffic; 0 disables (default %s)\n"
             "  --max-connections N   beyond it new clients get 503; 0 = descriptor limit\n"
             "                        less %d (default 0)\n"
             "  --max-buffered BYTES  cap on bytes buffered across all connections; above it\n"
@@ -68,14 +85,18 @@ static void usage(FILE *f)
             "                        scheme://host[:port], comma-separated or repeated; null;\n"
             "                        * for any. Without Origin (not a browser) always allowed;\n"
             "                        others get 403 (default: same origin only)\n"
-            "  --help                show this help\n"
-            "  --version             show the version\n"
+            "  -h, --help            show this help\n"
+            "  -V, --version         show the version\n"
             "\n"
-            "Sizes accept a K, M, G or T suffix (powers of 1024).\n",
+            "Sizes accept a K, M, G or T suffix (powers of 1024).\n"
+            "Durations T accept ms, s, m or h (500ms, 10s, 2m, 1h); a bare number is ms.\n",
             DEFAULT_PORT, DEFAULT_PATH, DEFAULT_MAX_MESSAGE >> 20, DEFAULT_COALESCE_MAX >> 10,
             DEFAULT_MAX_HEADER_BYTES >> 10, DEFAULT_OUTPUT_HIGH_WATER >> 10,
-            DEFAULT_HANDSHAKE_TIMEOUT_MS, DEFAULT_CLOSE_TIMEOUT_MS, DEFAULT_SEND_TIMEOUT_MS,
-            DEFAULT_PING_INTERVAL_MS, DEFAULT_IDLE_TIMEOUT_MS, FD_RESERVE,
+            show_ms(DEFAULT_HANDSHAKE_TIMEOUT_MS, hs, sizeof hs),
+            show_ms(DEFAULT_CLOSE_TIMEOUT_MS, cl, sizeof cl),
+            show_ms(DEFAULT_SEND_TIMEOUT_MS, snd, sizeof snd),
+            show_ms(DEFAULT_PING_INTERVAL_MS, ping, sizeof ping),
+            show_ms(DEFAULT_IDLE_TIMEOUT_MS, idle, sizeof idle), FD_RESERVE,
             DEFAULT_MAX_BUFFERED >> 20, DEFAULT_MAX_CONNECTIONS_PER_IP,
             DEFAULT_HANDSHAKE_RATE_PER_IP, DEFAULT_HANDSHAKE_BURST_PER_IP, DEFAULT_PER_IP_EXEMPT,
             DEFLATE_TAKEOVER_BITS,
@@ -131,6 +152,109 @@ static int parse_count(const char *s, uint64_t min, uint64_t max, uint64_t *out)
         if (!isdigit((unsigned char)*p))
             return -1;
     return parse_size(s, min, max, out);
+}
+
+/* A duration: digits, then ms, s, m or h; bare digits are milliseconds (as before units
+ * existed). Within [min_ms, max_ms]; no sign, spaces, fractions or other units. */
+static int parse_duration(const char *s, uint64_t min_ms, uint64_t max_ms, uint64_t *out)
+{
+    static const struct {
+        const char *name;
+        uint64_t ms;
+    } units[] = { { "", 1 }, { "ms", 1 }, { "s", 1000 }, { "m", 60000 }, { "h", 3600000 } };
+    const char *end = s;
+    while (isdigit((unsigned char)*end))
+        end++;
+    uint64_t scale = 0;
+    for (size_t i = 0; i < sizeof units / sizeof units[0]; i++)
+        if (strcmp(end, units[i].name) == 0)
+            scale = units[i].ms;
+    if (end == s || !scale)
+        return -1;
+    errno = 0;
+    unsigned long long v = strtoull(s, NULL, 10);
+    if (errno || v > max_ms / scale || v * scale < min_ms)
+        return -1;
+    *out = v * scale;
+    return 0;
+}
+
+enum { MAX_DURATION_MS = 24 * 3600 * 1000 };
+#define DURATION_FORMS "a duration such as 500ms, 10s, 2m or 1h, a bare number being milliseconds"
+
+/* Edit distance counting a swap of two neighbours as one edit ("prot" is 1 from "port");
+ * a and b at most 63 bytes. */
+static size_t edit_distance(const char *a, const char *b)
+{
+    size_t n = strlen(a), m = strlen(b), d[64][64];
+    for (size_t i = 0; i <= n; i++)
+        d[i][0] = i;
+    for (size_t j = 0; j <= m; j++)
+        d[0][j] = j;
+    for (size_t i = 1; i <= n; i++)
+        for (size_t j = 1; j <= m; j++) {
+            size_t best = d[i - 1][j - 1] + (a[i - 1] != b[j - 1]);
+            if (d[i - 1][j] + 1 < best)
+                best = d[i - 1][j] + 1;
+            if (d[i][j - 1] + 1 < best)
+                best = d[i][j - 1] + 1;
+            if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] &&
+                d[i - 2][j - 2] + 1 < best)
+                best = d[i - 2][j - 2] + 1;
+            d[i][j] = best;
+        }
+    return d[n][m];
+}
+
+/* The line for a flag getopt did not take: what the user most likely meant, if anything is
+ * close (a typo of a few letters, a prefix of several options, one dash for two). */
+static int unknown_option(const char *word, const struct option *longopts)
+{
+    const char *name = word;
+    while (*name == '-')
+        name++;
+    size_t len = strcspn(name, "=");
+    char typed[64];
+    if (len >= sizeof typed)
+        len = 0; /* far too long to be a typo of any of ours */
+    memcpy(typed, name, len);
+    typed[len] = '\0';
+    const char *best = NULL, *prefixed[3] = { 0 };
+    size_t best_d = (size_t)-1, n_prefixed = 0;
+    for (const struct option *lo = longopts; len && lo->name; lo++) {
+        if (strncmp(lo->name, typed, len) == 0 && n_prefixed < 3)
+            prefixed[n_prefixed++] = lo->name;
+        size_t d = edit_distance(typed, lo->name);
+        if (d < best_d) {
+            best_d = d;
+            best = lo->name;
+        }
+    }
+    /* One edit in four letters, at least one: "--prot", not "--frobnicate" for "--port". */
+    size_t close_enough = 1 + len / 4;
+    int shown = (int)strcspn(word, "="); /* the flag without a value given with = */
+    if (n_prefixed > 1)
+        fprintf(stderr, "websock: ambiguous option %.*s; did you mean --%s or --%s%s? "
+                "(see websock --help)\n", shown, word, prefixed[0], prefixed[1],
+                n_prefixed > 2 ? " or another" : "");
+    else if (best && best_d <= close_enough)
+        fprintf(stderr, "websock: unknown option %.*s; did you mean --%s? (see websock --help)\n",
+                shown, word, best);
+    else
+        fprintf(stderr, "websock: unknown option %.*s (see websock --help)\n", shown, word);
+    return OPTIONS_EXIT_USAGE;
+}
+
+/* The word of argv that holds an unknown short option: getopt has moved past it unless more
+ * letters follow ("-port": still at it, so it can be suggested as --port). */
+static const char *short_option_word(int argc, char **argv, int opt)
+{
+    if (!opt)
+        return argv[optind - 1];
+    if (optind < argc && argv[optind][0] == '-' && argv[optind][1] == opt &&
+        !(argv[optind - 1][0] == '-' && argv[optind - 1][1] == opt && !argv[optind - 1][2]))
+        return argv[optind];
+    return argv[optind - 1];
 }
 
 /* --trust-proxy, --per-ip-exempt: one range or a comma list of them, added to list. */
@@ -219,7 +343,7 @@ int options_parse(int argc, char **argv, struct options *o)
     bool exempt_given = false;
     add_ranges(o->per_ip_exempt, &o->per_ip_exempt_count, MAX_PER_IP_EXEMPT,
                DEFAULT_PER_IP_EXEMPT);
-    while ((c = getopt_long(argc, argv, ":", longopts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, ":hV", longopts, NULL)) != -1) {
         const char *name = "";
         for (const struct option *lo = longopts; lo->name; lo++)
             if (lo->val == c)
@@ -266,19 +390,19 @@ int options_parse(int argc, char **argv, struct options *o)
             break;
         case O_HS_TIMEOUT:
         case O_CLOSE_TIMEOUT:
-            if (parse_count(optarg, 1, 86400000, &v))
-                return bad_value(name, optarg, "milliseconds (1 to 86400000)");
+            if (parse_duration(optarg, 1, MAX_DURATION_MS, &v))
+                return bad_value(name, optarg, DURATION_FORMS " (1ms to 24h)");
             *(c == O_HS_TIMEOUT ? &o->handshake_timeout_ms : &o->close_timeout_ms) = (int64_t)v;
             break;
         case O_SEND_TIMEOUT:
-            if (parse_count(optarg, 1, 86400000, &v))
-                return bad_value(name, optarg, "milliseconds (1 to 86400000)");
+            if (parse_duration(optarg, 1, MAX_DURATION_MS, &v))
+                return bad_value(name, optarg, DURATION_FORMS " (1ms to 24h)");
             o->send_timeout_ms = (int64_t)v;
             break;
         case O_PING_INTERVAL:
         case O_IDLE_TIMEOUT:
-            if (parse_count(optarg, 0, 86400000, &v))
-                return bad_value(name, optarg, "milliseconds (0 to 86400000; 0 disables)");
+            if (parse_duration(optarg, 0, MAX_DURATION_MS, &v))
+                return bad_value(name, optarg, DURATION_FORMS " (0 to 24h; 0 disables)");
             *(c == O_PING_INTERVAL ? &o->ping_interval_ms : &o->idle_timeout_ms) = (int64_t)v;
             break;
         case O_MAX_CONNECTIONS:
@@ -357,9 +481,11 @@ int options_parse(int argc, char **argv, struct options *o)
                 return bad_value(name, optarg, "none, or IPv4 or IPv6 addresses or ranges such "
                                                "as 127.0.0.0/8 or ::1 (at most 32)");
             break;
+        case 'h':
         case O_HELP:
             usage(stdout);
             return OPTIONS_EXIT_OK;
+        case 'V':
         case O_VERSION:
             printf("websock %s\n", WEBSOCK_VERSION);
             return OPTIONS_EXIT_OK;
@@ -367,8 +493,12 @@ int options_parse(int argc, char **argv, struct options *o)
             fprintf(stderr, "websock: %s: missing value\n", argv[optind - 1]);
             return OPTIONS_EXIT_USAGE;
         default:
-            fprintf(stderr, "websock: unknown option '%s' (see --help)\n", argv[optind - 1]);
-            return OPTIONS_EXIT_USAGE;
+            if (optopt >= 256) { /* a long option that takes no value was given one */
+                fprintf(stderr, "websock: %.*s: takes no value (see websock --help)\n",
+                        (int)strcspn(argv[optind - 1], "="), argv[optind - 1]);
+                return OPTIONS_EXIT_USAGE;
+            }
+            return unknown_option(short_option_word(argc, argv, optopt), longopts);
         }
     }
     if (o->unix_path && tcp_flag) {
@@ -381,4 +511,32 @@ int options_parse(int argc, char **argv, struct options *o)
         return OPTIONS_EXIT_USAGE;
     }
     return OPTIONS_RUN;
+}
+
+/* A host a browser on this machine can reach the listener at: the loopback address for a
+ * wildcard, the bind address otherwise (bracketed if IPv6). */
+static const char *url_host(const struct options *o, char *buf, size_t len)
+{
+    if (!o->bind || strcmp(o->bind, "0.0.0.0") == 0)
+        return "127.0.0.1"; /* the default dual-stack :: socket takes IPv4 too */
+    unsigned char addr[sizeof(struct in6_addr)];
+    if (inet_pton(AF_INET6, o->bind, addr) != 1)
+        return o->bind;
+    static const unsigned char any[sizeof(struct in6_addr)];
+    snprintf(buf, len, "[%s]", memcmp(addr, any, sizeof any) == 0 ? "::1" : o->bind);
+    return buf;
+}
+
+void options_listen_urls(const struct options *o, char *out, size_t len)
+{
+    char host_buf[INET6_ADDRSTRLEN + 2];
+    const char *host = url_host(o, host_buf, sizeof host_buf);
+    const char *where = o->bind ? o->bind : "all addresses";
+    if (o->bind && (strcmp(o->bind, "0.0.0.0") == 0 || strcmp(o->bind, "::") == 0))
+        where = strcmp(o->bind, "::") == 0 ? "all addresses (::)" : "all addresses (0.0.0.0)";
+    char console[INET6_ADDRSTRLEN + 40] = "";
+    if (o->console)
+        snprintf(console, sizeof console, "console http://%s:%d/, ", host, o->port);
+    snprintf(out, len, "%s port %d: %sWebSocket ws://%s:%d%s", where, o->port, console, host,
+             o->port, o->path);
 }

@@ -1,6 +1,7 @@
 #include "pages.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "defaults.h"
@@ -89,12 +90,13 @@ static bool method_is(const struct http_request *req, const char *method)
 #define HEAD_MAX 320
 
 int page_respond(enum page page, const struct http_request *req, const char *ws_path,
-                 const struct metrics *m, struct buf *out)
+                 const struct metrics_shared *m, struct buf *out)
 {
     static const char healthy[] = "ok\n", not_allowed[] = "method not allowed\n";
     bool head = method_is(req, "HEAD");
     int status = head || method_is(req, "GET") ? 200 : 405;
     const char *type = "text/plain; charset=utf-8";
+    struct metrics_snapshot *snap = NULL;
     size_t len = sizeof healthy - 1;
     if (status == 405) {
         len = sizeof not_allowed - 1;
@@ -102,13 +104,18 @@ int page_respond(enum page page, const struct http_request *req, const char *ws_
         len = put_console(NULL, ws_path);
         type = "text/html; charset=utf-8";
     } else if (page == PAGE_METRICS) {
-        len = metrics_format(m, NULL, 0);
+        /* Read once, then measured and written: the other workers count on meanwhile. */
+        if (!(snap = metrics_snapshot_take(m)))
+            return -1;
+        len = metrics_format(snap, NULL, 0);
         type = "text/plain; version=0.0.4; charset=utf-8";
     }
 
     char *dst = (char *)buf_reserve(out, HEAD_MAX + len + 1);
-    if (!dst)
+    if (!dst) {
+        free(snap);
         return -1;
+    }
     int h = snprintf(dst, HEAD_MAX,
                      "HTTP/1.1 %d %s\r\n"
                      "Server: websock/" WEBSOCK_VERSION "\r\n"
@@ -120,8 +127,10 @@ int page_respond(enum page page, const struct http_request *req, const char *ws_
                      "Connection: close\r\n\r\n",
                      status, status == 200 ? "OK" : "Method Not Allowed",
                      status == 405 ? "Allow: GET, HEAD\r\n" : "", type, len);
-    if (h < 0 || h >= HEAD_MAX)
+    if (h < 0 || h >= HEAD_MAX) {
+        free(snap);
         return -1; /* cannot happen: the longest head is about 250 bytes */
+    }
     char *body = dst + h;
     if (head)
         len = 0;
@@ -130,9 +139,10 @@ int page_respond(enum page page, const struct http_request *req, const char *ws_
     else if (page == PAGE_CONSOLE)
         put_console(body, ws_path);
     else if (page == PAGE_METRICS)
-        metrics_format(m, body, len + 1);
+        metrics_format(snap, body, len + 1);
     else
         memcpy(body, healthy, len);
     buf_commit(out, (size_t)h + len);
+    free(snap);
     return status;
 }

@@ -78,7 +78,7 @@ static void announce_ready(struct server *srv)
 
 static int open_listener(struct server *srv, const struct options *opt)
 {
-    char err[256];
+    char err[NET_ERR_LEN];
     if (opt->unix_path)
         srv->listener.fd = net_listen_unix(opt->unix_path, err, sizeof err);
     else
@@ -125,7 +125,6 @@ int server_init(struct server *srv, const struct options *opt, const struct work
     srv->log.level = (enum log_level)opt->log_level;
     srv->limits.max_message = opt->max_message;
     srv->limits.coalesce_max = opt->coalesce_max;
-    srv->limits.counts = &srv->metrics.echo;
     srv->limits.inflate_turn = DEFLATE_TURN;
     srv->listener.fd = srv->signals.fd = srv->spare_fd = -1;
     timer_list_init(&srv->handshaking, opt->handshake_timeout_ms);
@@ -139,6 +138,15 @@ int server_init(struct server *srv, const struct options *opt, const struct work
 
     if (worker)
         srv->log.pid = (int)getpid();
+    /* Counters live in a shared region: the supervisor's, one slot per worker, or a region of
+     * one slot of its own. */
+    srv->shared = worker ? worker->shared : metrics_shared_map(0);
+    if (!srv->shared) {
+        log_error(&srv->log, "cannot map the metrics region: %s", strerror(errno));
+        return -1;
+    }
+    srv->metrics = &srv->shared->slot[worker ? worker->index - 1 : 0].m;
+    srv->limits.counts = &srv->metrics->echo;
 
     srv->max_conns = connection_limit(srv);
     srv->per_ip_on = opt->max_connections_per_ip || opt->handshake_rate_per_ip;
@@ -175,9 +183,11 @@ int server_init(struct server *srv, const struct options *opt, const struct work
     if (opt->unix_path)
         log_info(&srv->log, "websock %s listening on Unix socket %s, path %s", WEBSOCK_VERSION,
                  opt->unix_path, opt->path);
-    else
-        log_info(&srv->log, "websock %s listening on %s port %d, path %s", WEBSOCK_VERSION,
-                 opt->bind ? opt->bind : "all addresses", opt->port, opt->path);
+    else {
+        char urls[384];
+        options_listen_urls(opt, urls, sizeof urls);
+        log_info(&srv->log, "websock %s listening on %s", WEBSOCK_VERSION, urls);
+    }
     if (worker)
         log_info(&srv->log, "worker %d of %d running", worker->index, opt->workers);
     else
@@ -206,6 +216,7 @@ void server_destroy(struct server *srv)
     free(srv->limits.inflate_buf);
     buf_free(&srv->scratch.bytes);
     ip_limit_destroy(&srv->per_ip);
+    metrics_shared_unmap(srv->shared);
 }
 
 /* Out of descriptors: the spare one lets us accept the client and close it at once, instead
@@ -227,7 +238,7 @@ static bool refuse_one(struct server *srv, int listen_fd)
             log_warn(&srv->log, "accept: %s", strerror(e));
         return false;
     }
-    srv->metrics.accepted++;
+    srv->metrics->accepted++;
     /* One line at once, then one per interval with the count: a flood must not flood the log. */
     if (log_rate_hit(&srv->fd_refusals, srv->now_ms, 1))
         log_warn(&srv->log, "out of file descriptors: refusing connections (%llu open); "
@@ -257,7 +268,7 @@ static int accept_from(struct server *srv, int listen_fd)
         bool has_peer;
         int fd = net_accept(listen_fd, &peer, &has_peer);
         if (fd >= 0) {
-            srv->metrics.accepted++;
+            srv->metrics->accepted++;
             conn_accept(srv, fd, has_peer ? &peer : NULL);
             continue;
         }
@@ -331,7 +342,7 @@ static void abort_all(struct server *srv)
 /* SIGUSR1: one line an operator can ask for without scraping /metrics. */
 static void log_status(struct server *srv)
 {
-    const struct metrics *m = &srv->metrics;
+    const struct metrics *m = srv->metrics;
     log_info(&srv->log, "SIGUSR1: status: %llu connection(s), %llu WebSocket(s) open, "
              "%llu accepted, %llu upgraded, %llu message(s) echoed%s",
              (unsigned long long)srv->conn_count, (unsigned long long)m->open,
@@ -359,9 +370,16 @@ static void on_signal(struct server *srv)
             log_info(&srv->log, "%s: ignored", net_signal_name(sig));
             break;
         default: /* TERM, INT, QUIT: a graceful stop; a second one aborts */
-            if (srv->stopping) {
-                log_info(&srv->log, "second signal (%s): exiting now", net_signal_name(sig));
+            if (srv->stopping && srv->conn_count) {
+                /* Not a clean exit: the status says so, as a shell expects after Ctrl-C. */
+                srv->forced_by = sig;
+                log_warn(&srv->log, "second signal (%s): dropping %llu connection(s) without "
+                         "waiting for their Close; exit status %d", net_signal_name(sig),
+                         (unsigned long long)srv->conn_count, 128 + sig);
                 abort_all(srv);
+            } else if (srv->stopping) {
+                log_info(&srv->log, "second signal (%s): nothing left to drop",
+                         net_signal_name(sig));
             } else {
                 log_info(&srv->log, "%s: stopping", net_signal_name(sig));
                 begin_stop(srv);
@@ -458,6 +476,11 @@ int server_run(struct server *srv)
             resume_paused(srv);
         conn_run_backlog(srv);
         conn_free_closed(srv);
+    }
+    if (srv->forced_by) {
+        log_warn(&srv->log, "stopped: clients were dropped (forced by a second %s)",
+                 net_signal_name(srv->forced_by));
+        return 128 + srv->forced_by;
     }
     log_info(&srv->log, "stopped");
     return 0;

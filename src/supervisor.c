@@ -30,10 +30,12 @@ struct supervisor {
     pid_t pid;
     struct worker_slot *slots;
     int n;
+    struct metrics_shared *shared; /* every worker's counters, mapped before the first fork */
     sigset_t signals;       /* the handled ones and CHLD: blocked, taken with sigtimedwait */
     bool stopping;
     int64_t kill_at_ms;     /* stopping: workers still running then are killed */
     bool unclean;           /* a worker did not exit with status 0 after the stop */
+    int forced_by;          /* a second stop signal: the workers drop their clients */
     bool owns_unix_path;
 };
 
@@ -46,7 +48,7 @@ static int64_t monotonic_ms(void)
 
 static int open_listeners(struct supervisor *sv)
 {
-    char err[256];
+    char err[NET_ERR_LEN];
     const struct options *opt = sv->opt;
     if (opt->unix_path) {
         int fd = net_listen_unix(opt->unix_path, err, sizeof err);
@@ -104,6 +106,8 @@ static void become_worker(struct supervisor *sv, int i, struct worker_ctx *worke
     sigprocmask(SIG_UNBLOCK, &chld, NULL);
     worker->listen_fd = sv->slots[i].listen_fd;
     worker->index = i + 1;
+    worker->shared = sv->shared;
+    __atomic_store_n(&sv->shared->slot[i].pid, (int32_t)getpid(), __ATOMIC_RELAXED);
     /* The other workers' sockets stay open here: the worker serves what waits on them while
      * their worker is down or stuck (the shared Unix socket needs no such help). */
     worker->peers = 0;
@@ -133,6 +137,7 @@ static int start_worker(struct supervisor *sv, int i, int64_t now, struct worker
     }
     w->pid = pid;
     w->started_ms = now;
+    __atomic_store_n(&sv->shared->slot[i].pid, (int32_t)pid, __ATOMIC_RELAXED);
     log_info(&sv->log, "worker %d started (pid %d)", i + 1, (int)pid);
     return 0;
 }
@@ -157,6 +162,11 @@ static void on_worker_exit(struct supervisor *sv, struct worker_slot *w, int sta
     char how[96];
     describe_status(status, how, sizeof how);
     w->pid = 0;
+    /* Its connections died with it: the gauge drops to 0, the counters stay for its successor
+     * (nobody writes to the slot now, so plain stores would do; atomic for the readers). */
+    struct metrics_slot *m = &sv->shared->slot[index - 1];
+    __atomic_store_n(&m->pid, 0, __ATOMIC_RELAXED);
+    __atomic_store_n(&m->m.open, 0, __ATOMIC_RELAXED);
     bool clean = WIFEXITED(status) && WEXITSTATUS(status) == 0;
     if (sv->stopping) {
         if (!clean)
@@ -177,6 +187,7 @@ static void on_worker_exit(struct supervisor *sv, struct worker_slot *w, int sta
             delay = WORKER_BACKOFF_MAX_MS;
     }
     w->restart_at_ms = now + delay;
+    __atomic_store_n(&m->restarts, m->restarts + 1, __ATOMIC_RELAXED);
     log_warn(&sv->log, "worker %d (pid %d) %s; restarting it in %lld ms", index, pid, how,
              (long long)delay);
 }
@@ -209,7 +220,9 @@ static void signal_workers(struct supervisor *sv, int sig)
 static void on_stop_signal(struct supervisor *sv, int sig, int64_t now)
 {
     if (sv->stopping) {
-        log_info(&sv->log, "second signal: telling the workers to exit now");
+        log_warn(&sv->log, "second signal (%s): telling the workers to drop their clients "
+                 "and exit now", net_signal_name(sig));
+        sv->forced_by = sig;
     } else {
         log_info(&sv->log, "%s: stopping %d worker(s)", net_signal_name(sig), running(sv));
         sv->stopping = true;
@@ -221,10 +234,27 @@ static void on_stop_signal(struct supervisor *sv, int sig, int64_t now)
     signal_workers(sv, SIGTERM);
 }
 
+/* SIGUSR1: the whole server's counters (each worker then logs its own status line). */
+static void log_totals(struct supervisor *sv)
+{
+    struct metrics_snapshot *s = metrics_snapshot_take(sv->shared);
+    if (!s)
+        return;
+    const struct metrics *m = &s->total;
+    log_info(&sv->log, "SIGUSR1: server totals: %llu WebSocket(s) open, %llu accepted, "
+             "%llu upgraded, %llu message(s) echoed, %d of %d worker(s) running",
+             (unsigned long long)m->open, (unsigned long long)m->accepted,
+             (unsigned long long)m->upgrades, (unsigned long long)m->echo.messages_out,
+             running(sv), sv->n);
+    free(s);
+}
+
 /* HUP and USR1 concern what the workers hold (reload, status), so they get them too;
  * USR2 and ALRM have no meaning and are only noted. */
 static void on_other_signal(struct supervisor *sv, int sig)
 {
+    if (sig == SIGUSR1)
+        log_totals(sv);
     if (sig == SIGHUP || sig == SIGUSR1) {
         log_info(&sv->log, "%s: passing it on to %d worker(s)", net_signal_name(sig),
                  running(sv));
@@ -294,6 +324,11 @@ static int supervise(struct supervisor *sv, struct worker_ctx *worker)
                 start_worker(sv, i, now, worker) == SUPERVISOR_IN_WORKER)
                 return SUPERVISOR_IN_WORKER;
     }
+    if (sv->forced_by && sv->unclean) {
+        log_warn(&sv->log, "every worker has stopped; clients were dropped (forced by a second "
+                 "%s)", net_signal_name(sv->forced_by));
+        return 128 + sv->forced_by;
+    }
     log_info(&sv->log, "every worker has stopped");
     return sv->unclean ? 1 : 0;
 }
@@ -311,6 +346,12 @@ int supervisor_run(const struct options *opt, struct worker_ctx *worker)
         log_error(&sv.log, "out of memory");
         return 1;
     }
+    sv.shared = metrics_shared_map(sv.n);
+    if (!sv.shared) {
+        log_error(&sv.log, "cannot map the metrics region: %s", strerror(errno));
+        free(sv.slots);
+        return 1;
+    }
     for (int i = 0; i < sv.n; i++)
         sv.slots[i].listen_fd = -1;
     signal(SIGPIPE, SIG_IGN);
@@ -323,9 +364,11 @@ int supervisor_run(const struct options *opt, struct worker_ctx *worker)
     if (open_listeners(&sv) == 0) {
         if (opt->unix_path)
             log_info(&sv.log, "supervisor: %d workers on Unix socket %s", sv.n, opt->unix_path);
-        else
-            log_info(&sv.log, "supervisor: %d workers on %s port %d", sv.n,
-                     opt->bind ? opt->bind : "all addresses", opt->port);
+        else {
+            char urls[384];
+            options_listen_urls(opt, urls, sizeof urls);
+            log_info(&sv.log, "supervisor: %d workers on %s", sv.n, urls);
+        }
         rc = supervise(&sv, worker);
         if (rc == SUPERVISOR_IN_WORKER)
             return rc;
@@ -334,5 +377,6 @@ int supervisor_run(const struct options *opt, struct worker_ctx *worker)
     if (sv.owns_unix_path)
         unlink(opt->unix_path);
     free(sv.slots);
+    metrics_shared_unmap(sv.shared);
     return rc;
 }

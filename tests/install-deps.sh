@@ -21,6 +21,10 @@ if [ "$1" = browser ]; then # make test-browser: Debian's Chromium driven from N
 fi
 # make test-valgrind: the black-box tests with the server under valgrind.
 command -v valgrind >/dev/null 2>&1 || missing="$missing valgrind"
+# make test-deb builds the Debian package and checks it with lintian.
+command -v dpkg-buildpackage >/dev/null 2>&1 || missing="$missing dpkg-dev"
+command -v dh >/dev/null 2>&1 || missing="$missing debhelper"
+command -v lintian >/dev/null 2>&1 || missing="$missing lintian"
 # The man page test renders doc/websock.1 with man(1), which runs groff's nroff.
 command -v man >/dev/null 2>&1 || missing="$missing man-db"
 command -v nroff >/dev/null 2>&1 || missing="$missing groff-base"

@@ -1,6 +1,8 @@
 """make install: the binary, the man page and the systemd unit land under PREFIX (or
-DESTDIR/PREFIX); the man page renders with man(1) and documents every flag of --help; the
-unit passes `systemd-analyze verify` where systemd is installed."""
+DESTDIR/PREFIX), naming the paths they were installed to; the man page renders with man(1) and
+documents every flag of --help; the unit passes `systemd-analyze verify` where systemd is
+installed. The build honours a packager's WERROR=, CFLAGS, CPPFLAGS and LDFLAGS, and every
+place that states the version agrees."""
 
 import os
 import pathlib
@@ -71,6 +73,76 @@ def test_destdir_stages_the_tree_without_changing_paths(tmp_path):
         assert (stage / rel).is_file(), rel
     exec_start = unit_settings(stage / f"usr/{UNIT}")["ExecStart"][0]
     assert exec_start.startswith("/usr/bin/websock "), exec_start
+
+
+def installed_texts(root: pathlib.Path) -> dict[str, str]:
+    """The installed man page and units, by path relative to root."""
+    files = [p for p in root.rglob("*") if p.is_file() and p.name != "websock"]
+    return {str(p.relative_to(root)): p.read_text() for p in files}
+
+
+def test_installed_files_name_the_prefix_not_usr_local(prefix):
+    texts = installed_texts(prefix)
+    assert f"{prefix}/{UNIT}" in texts[MAN], "the man page's FILES must name the installed unit"
+    for rel, text in texts.items():
+        for default in ("/usr/local/bin", "/usr/local/lib"):
+            assert default not in text, f"{rel} still names {default}"
+
+
+def test_unitdir_and_bindir_move_the_units_and_the_paths_they_name(tmp_path):
+    # What debian/rules asks for: the binary in /usr/bin, the units where systemd looks.
+    stage = tmp_path / "stage"
+    make("install", "PREFIX=/usr", "UNITDIR=/lib/systemd/system", f"DESTDIR={stage}")
+    unit = stage / "lib/systemd/system/websock.service"
+    assert unit_settings(unit)["ExecStart"][0].startswith("/usr/bin/websock ")
+    man = (stage / f"usr/{MAN}").read_text()
+    assert "/lib/systemd/system/websock.service" in man
+    assert "/usr/local/lib" not in man and "/usr/local/bin" not in man
+    units = {p.name for p in (REPO_ROOT / "deploy").iterdir() if p.suffix in (".service", ".socket")}
+    assert {p.name for p in unit.parent.iterdir()} == units, "every deploy/ unit is installed"
+
+
+def dry_run(*args: str, env: dict[str, str] | None = None) -> list[str]:
+    """The compile and link commands make would run for a fresh build (nothing is built); an
+    outer make's command-line variables (MAKEFLAGS) are kept out."""
+    out = subprocess.run(["make", "-n", "-B", f"BUILD={REPO_ROOT}/build/dry-run", *args, "all"],
+                         cwd=REPO_ROOT, capture_output=True, text=True, timeout=60,
+                         env={**{k: v for k, v in os.environ.items()
+                                 if k not in ("MAKEFLAGS", "MFLAGS", "MAKELEVEL")}, **(env or {})})
+    assert out.returncode == 0, out.stderr
+    cmds = [line for line in out.stdout.splitlines() if " -o " in line]
+    assert len(cmds) > 10, out.stdout
+    return cmds
+
+
+def test_werror_is_the_default_and_a_packager_can_drop_it():
+    assert all("-Werror" in c.split() for c in dry_run() if " -c " in c)
+    assert not any("-Werror" in c.split() for c in dry_run("WERROR="))
+    assert all("-Wall" in c.split() for c in dry_run("WERROR=") if " -c " in c)
+
+
+def test_build_honours_cflags_cppflags_and_ldflags_from_the_environment():
+    flags = {"CFLAGS": "-O2 -g -fstack-protector-strong", "CPPFLAGS": "-D_FORTIFY_SOURCE=2",
+             "LDFLAGS": "-Wl,-z,relro -Wl,-z,now"}
+    for cmds in (dry_run(env=flags), dry_run(*(f"{k}={v}" for k, v in flags.items()))):
+        compiles = [c for c in cmds if " -c " in c]
+        link = next(c for c in cmds if c.rstrip().endswith("-lz") and " -c " not in c)
+        for c in compiles:
+            assert "-fstack-protector-strong" in c and "-D_FORTIFY_SOURCE=2" in c, c
+            assert "-Iinclude" in c, "the project's own CPPFLAGS must be kept as well"
+        assert "-Wl,-z,now" in link, link
+
+
+def test_every_statement_of_the_version_agrees():
+    version = subprocess.run([websock_bin(), "--version"], capture_output=True, text=True,
+                             timeout=10).stdout.split()[-1]
+    man = (REPO_ROOT / "doc/websock.1").read_text()
+    assert re.search(rf'^\.TH WEBSOCK 1 "[^"]*" "websock {re.escape(version)}"', man, re.M)
+    changelog = (REPO_ROOT / "CHANGELOG.md").read_text()
+    first = re.search(r"^## \[(\d+\.\d+\.\d+)\]", changelog, re.M)
+    assert first and first.group(1) == version, "CHANGELOG.md's newest release is not --version"
+    deb = (REPO_ROOT / "debian/changelog").read_text().splitlines()[0]
+    assert deb.startswith(f"websock ({version}) "), deb
 
 
 def test_installed_man_page_renders_and_documents_every_flag(prefix):

@@ -30,6 +30,12 @@ FAMILIES = {  # family name as the parser reports it (counters without _total) -
     "websock_ip_limited": "counter",
     "websock_deflate_negotiated": "counter",
     "websock_deflate_bytes": "counter",
+    "process_cpu_seconds": "counter",
+    "process_resident_memory_bytes": "gauge",
+    "process_open_fds": "gauge",
+    "process_max_fds": "gauge",
+    "process_start_time_seconds": "gauge",
+    "websock_build_info": "gauge",
 }
 DEFLATE_LABELS = [("in", "compressed"), ("in", "plain"), ("out", "compressed"),
                   ("out", "plain")]

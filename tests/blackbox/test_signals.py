@@ -15,7 +15,7 @@ import time
 
 import pytest
 
-from conftest import WRAPPER, expect_close
+from conftest import WRAPPER, expect_close, recv_close
 from daemon_helpers import alive, daemon, echo_once, tcp_client  # noqa: F401 (fixture)
 
 SURVIVED = [signal.SIGHUP, signal.SIGUSR1, signal.SIGUSR2, signal.SIGALRM]
@@ -110,5 +110,45 @@ def test_sigquit_to_the_supervisor_stops_everything_gracefully(daemon):
     for c in clients:
         expect_close(c, 1001)
     assert d.proc.wait(timeout=10) == 0
+    for p in workers:
+        assert not alive(p)
+
+
+def upgraded_silent_clients(port: int, n: int) -> list:
+    """Clients that never answer the server's Close, so a graceful stop waits for them."""
+    return [tcp_client(port) for _ in range(n)]
+
+
+@pytest.mark.parametrize("sig,status", [(signal.SIGINT, 130), (signal.SIGTERM, 143)],
+                         ids=["SIGINT", "SIGTERM"])
+def test_a_forced_second_signal_drops_the_clients_and_exits_non_zero(daemon, sig, status):
+    """A second Ctrl-C during the drain does not claim a clean exit: 128 + the signal, and a
+    line saying clients were dropped. (One signal: exit 0, see the tests above.)"""
+    d = daemon("--close-timeout", "30000")  # the drain would wait for the silent client
+    d.expect_exit = status
+    client, = upgraded_silent_clients(d.port, 1)
+    d.proc.send_signal(sig)
+    f, _ = recv_close(client)
+    assert f.close_code == 1001
+    d.proc.send_signal(sig)
+    assert d.proc.wait(timeout=10) == status, d.stderr_text()[-3000:]
+    text = d.stderr_text()
+    assert re.search(rf"second signal \({sig.name}\): dropping 1 connection", text), text
+    assert "clients were dropped" in text, text
+
+
+def test_a_forced_second_ctrl_c_to_the_supervisor_exits_130(daemon):
+    d = daemon("--workers", "2", "--close-timeout", "30000")
+    d.expect_exit = 130
+    workers = d.wait_workers(2)
+    clients = upgraded_silent_clients(d.port, 6)
+    d.proc.send_signal(signal.SIGINT)
+    for c in clients:
+        f, _ = recv_close(c)
+        assert f.close_code == 1001
+    d.proc.send_signal(signal.SIGINT)
+    assert d.proc.wait(timeout=10) == 130, d.stderr_text()[-3000:]
+    text = d.stderr_text()
+    assert re.search(rf"\[{d.pid}\] .*clients were dropped", text), text
     for p in workers:
         assert not alive(p)

@@ -164,8 +164,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         rbuf = malloc(READ_BUFFER_SIZE);
         inflate_buf = malloc(DEFLATE_CHUNK);
     }
+    static struct metrics_shared *counts;
+    if (!counts)
+        counts = metrics_shared_map(0);
     struct server srv;
     memset(&srv, 0, sizeof srv);
+    srv.shared = counts;
+    srv.metrics = &counts->slot[0].m;
     char *argv[] = { "websock", NULL };
     options_parse(1, argv, &srv.opt);
     /* Small limits so that backpressure, 1009 and the buffer cap are reachable. */

@@ -88,8 +88,19 @@ struct response {
     size_t body_len;
 };
 
+/* A one-process metrics region holding m, without process figures (they would change between
+ * two reads): its main process is one that does not exist. */
+static struct metrics_shared *region(const struct metrics *m)
+{
+    struct metrics_shared *sh = metrics_shared_map(0);
+    assert_non_null(sh);
+    sh->slot[0].m = *m;
+    sh->main_pid = -1;
+    return sh;
+}
+
 static void respond(struct response *r, enum page page, const char *method, const char *ws_path,
-                    const struct metrics *m)
+                    const struct metrics_shared *m)
 {
     char req[128];
     snprintf(req, sizeof req, "%s /any HTTP/1.1\r\nHost: a\r\n\r\n", method);
@@ -150,11 +161,11 @@ static void healthz_get_is_ok(void **state)
 static void head_is_get_without_body(void **state)
 {
     (void)state;
-    struct metrics m = { .accepted = 12 };
+    struct metrics_shared *m = region(&(struct metrics){ .accepted = 12 });
     for (enum page p = PAGE_CONSOLE; p <= PAGE_METRICS; p++) {
         struct response get, head;
-        respond(&get, p, "GET", "/ws", &m);
-        respond(&head, p, "HEAD", "/ws", &m);
+        respond(&get, p, "GET", "/ws", m);
+        respond(&head, p, "HEAD", "/ws", m);
         assert_int_equal(head.status, 200);
         assert_string_equal(head.head, get.head);
         assert_int_equal(head.body_len, 0);
@@ -162,6 +173,7 @@ static void head_is_get_without_body(void **state)
         buf_free(&get.out);
         buf_free(&head.out);
     }
+    metrics_shared_unmap(m);
 }
 
 static void other_methods_405_allow_get_and_head(void **state)
@@ -170,7 +182,7 @@ static void other_methods_405_allow_get_and_head(void **state)
     static const char *const methods[] = { "POST", "PUT", "DELETE", "OPTIONS", "get", "Head" };
     for (size_t i = 0; i < sizeof methods / sizeof methods[0]; i++) {
         struct response r;
-        respond(&r, PAGE_METRICS, methods[i], "/ws", &(struct metrics){ 0 });
+        respond(&r, PAGE_METRICS, methods[i], "/ws", NULL);
         assert_int_equal(r.status, 405);
         assert_true(strncmp(r.head, "HTTP/1.1 405 Method Not Allowed\r\n", 33) == 0);
         assert_header(&r, "\r\nAllow: GET, HEAD\r\n");
@@ -183,19 +195,26 @@ static void other_methods_405_allow_get_and_head(void **state)
 static void metrics_page_is_the_exposition(void **state)
 {
     (void)state;
-    struct metrics m = { .open = 1, .upgrades = 4 };
-    metrics_count_close(&m, 4001);
+    struct metrics counts = { .open = 1, .upgrades = 4 };
+    metrics_count_close(&counts, 4001);
+    struct metrics_shared *m = region(&counts);
     struct response r;
-    respond(&r, PAGE_METRICS, "GET", "/ws", &m);
+    respond(&r, PAGE_METRICS, "GET", "/ws", m);
     assert_int_equal(r.status, 200);
     assert_header(&r, "\r\nContent-Type: text/plain; version=0.0.4; charset=utf-8\r\n");
     assert_header(&r, "\r\nConnection: close\r\n");
     char want[16384];
-    size_t n = metrics_format(&m, want, sizeof want);
+    struct metrics_snapshot *s = metrics_snapshot_take(m);
+    assert_non_null(s);
+    size_t n = metrics_format(s, want, sizeof want);
     assert_int_equal(r.body_len, n);
     assert_int_equal(content_length(&r), n);
     assert_memory_equal(r.body, want, n);
+    static const char line[] = "\nwebsock_closes_total{code=\"4001\"} 1\n";
+    assert_non_null(memmem(r.body, r.body_len, line, sizeof line - 1));
+    free(s);
     buf_free(&r.out);
+    metrics_shared_unmap(m);
 }
 
 /* The console is the whole HTML page with --path in its meta tag, escaped for an attribute. */
