@@ -43,8 +43,11 @@ $(BUILD)/src/pages.o: src/console.html
 $(BUILD)/websock: $(SERVER_SRCS:%.c=$(BUILD)/%.o) $(BUILD)/src/main.o
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
+# make run PORT=9000 ARGS='--workers 2' picks another port and adds flags; Ctrl-C stops it.
+PORT ?= 8888
+ARGS ?=
 run: build-deps $(BUILD)/websock
-	$(BUILD)/websock --port 8888
+	$(BUILD)/websock --port $(PORT) $(ARGS)
 
 # ---- tests ------------------------------------------------------------------------------------
 

@@ -19,6 +19,8 @@ if [ "$1" = browser ]; then # make test-browser: Debian's Chromium driven from N
     command -v node >/dev/null 2>&1 || missing="$missing nodejs"
     command -v npm >/dev/null 2>&1 || missing="$missing npm"
 fi
+# make test-valgrind: the black-box tests with the server under valgrind.
+command -v valgrind >/dev/null 2>&1 || missing="$missing valgrind"
 # make test-deb builds the Debian package and checks it with lintian.
 command -v dpkg-buildpackage >/dev/null 2>&1 || missing="$missing dpkg-dev"
 command -v dh >/dev/null 2>&1 || missing="$missing debhelper"
