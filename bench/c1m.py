@@ -287,7 +287,7 @@ def main():
         log.flush()
         with open(log_path) as f:
             lines = f.read().splitlines()
-        print(f"websock log: {len(lines)} line(s) at --log-level warn; last: "
+        print(f"websock log: {len(lines)} line(s); last: "
               f"{lines[-1] if lines else ''}")
         return 0 if code == 0 and tally.get("close1001", 0) == opened else 1
     finally:
