@@ -387,6 +387,30 @@ void server_stop_moved(struct server *srv)
                      __ATOMIC_RELAXED);
 }
 
+/* Close 1001 goes out in batches, and the worker reads replies between them: with 18,000
+ * clients per worker and dozens of workers on two cores, writing every Close first took
+ * seconds of a worker's turns before it read the first reply (and showed no progress). */
+#define STOP_BATCH 512
+
+static bool stop_pending(const struct server *srv)
+{
+    return srv->stopping &&
+           (srv->open.head.next != &srv->open.head || srv->sending.head.next != &srv->sending.head);
+}
+
+static void stop_batch(struct server *srv)
+{
+    int n = 0;
+    struct timer_list *lists[] = { &srv->open, &srv->sending };
+    for (size_t i = 0; i < 2; i++)
+        while (n < STOP_BATCH && lists[i]->head.next != &lists[i]->head) {
+            conn_begin_shutdown(srv, lists[i]->head.next); /* moves it to closing */
+            n++;
+        }
+    if (n)
+        server_stop_moved(srv); /* Closes sent: the stop is moving */
+}
+
 static void begin_stop(struct server *srv)
 {
     log_info(&srv->log, "shutting down: closing %llu connection(s) with 1001",
@@ -402,8 +426,7 @@ static void begin_stop(struct server *srv)
     close_peers(srv);
     /* Connections still in their handshake are not dropped: each gets its answer (a 101,
      * then Close 1001 at once), within the shutdown bound. */
-    for_each_leaving(srv, &srv->open, conn_begin_shutdown);
-    for_each_leaving(srv, &srv->sending, conn_begin_shutdown);
+    stop_batch(srv); /* the rest in the following rounds of the loop */
 }
 
 static void abort_all(struct server *srv)
@@ -509,8 +532,8 @@ static int next_timeout_ms(struct server *srv)
     for (size_t i = 0; i < sizeof waits / sizeof waits[0]; i++)
         if (waits[i] >= 0 && (best < 0 || waits[i] < best))
             best = waits[i];
-    if (srv->backlog)
-        return 0; /* input is waiting: look at events, do not wait for them */
+    if (srv->backlog || stop_pending(srv))
+        return 0; /* input or Closes are waiting: look at events, do not wait for them */
     int64_t w;
     if (srv->stopping) {
         int64_t bound = srv->stop_progress_ms + srv->opt.shutdown_timeout_ms;
@@ -563,6 +586,8 @@ int server_run(struct server *srv)
                 conn_on_event(srv, w, events[i].events);
             }
         }
+        if (stop_pending(srv))
+            stop_batch(srv);
         expire_timers(srv);
         check_peers(srv);
         if (srv->resume_scan)
