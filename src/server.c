@@ -382,8 +382,10 @@ static void for_each_leaving(struct server *srv, struct timer_list *l,
 
 void server_stop_moved(struct server *srv)
 {
-    srv->stop_progress_ms = srv->now_ms;
-    __atomic_store_n(&srv->shared->slot[srv->worker - 1].stop_progress_ms, srv->now_ms,
+    /* The clock now, not the round's: on a machine with more busy processes than cores one
+     * round of the loop can take seconds, and the supervisor must not take that for a stall. */
+    srv->stop_progress_ms = monotonic_ms();
+    __atomic_store_n(&srv->shared->slot[srv->worker - 1].stop_progress_ms, srv->stop_progress_ms,
                      __ATOMIC_RELAXED);
 }
 
