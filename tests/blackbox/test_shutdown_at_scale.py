@@ -105,3 +105,20 @@ def test_close_timeouts_are_logged_once_then_counted(websock_factory):
     assert singles + counted == n, lines
     for s in socks:
         s.close()
+
+
+def test_shutdown_timeout_sets_how_long_a_stalled_stop_waits(websock_factory):
+    """One client that never answers the Close: nothing moves, so the stop gives up after
+    --shutdown-timeout (here 1 s instead of the default 3 s), and still exits 0."""
+    srv = websock_factory("--close-timeout", "60s", "--shutdown-timeout", "1s")
+    s = srv.upgraded()
+    time.sleep(0.1)
+    t0 = time.monotonic()
+    srv.proc.send_signal(signal.SIGTERM)
+    f, _ = recv_close(s)
+    assert f.close_code == 1001
+    assert srv.proc.wait(timeout=10) == 0
+    took = time.monotonic() - t0
+    assert 0.8 <= took <= 2.5, f"the stop took {took:.2f} s with --shutdown-timeout 1s"
+    assert "shutdown bound passed" in srv.stderr_text()
+    s.close()
