@@ -46,6 +46,45 @@ long proc_rss_kib(pid_t pid)
     return kib;
 }
 
+/* The number after "key" on the first line of path that starts with it, or -1. */
+static long field_after(const char *path, const char *key)
+{
+    char line[512];
+    FILE *f = fopen(path, "re");
+    if (!f)
+        return -1;
+    long v = -1;
+    size_t klen = strlen(key);
+    while (fgets(line, sizeof line, f)) {
+        if (strncmp(line, key, klen) != 0)
+            continue;
+        v = strtol(line + klen, NULL, 10);
+        break;
+    }
+    fclose(f);
+    return v;
+}
+
+long proc_kernel_net_kib(void)
+{
+    long slab = field_after("/proc/meminfo", "Slab:");
+    /* "TCP: inuse N orphan N tw N alloc N mem PAGES" */
+    char line[256];
+    long pages = -1;
+    FILE *f = fopen("/proc/net/sockstat", "re");
+    if (f) {
+        while (fgets(line, sizeof line, f)) {
+            const char *m = strstr(line, " mem ");
+            if (strncmp(line, "TCP:", 4) == 0 && m)
+                pages = strtol(m + 5, NULL, 10);
+        }
+        fclose(f);
+    }
+    if (slab < 0 || pages < 0)
+        return -1;
+    return slab + pages * (sysconf(_SC_PAGESIZE) / 1024);
+}
+
 double self_cpu_seconds(void)
 {
     struct rusage ru;

@@ -12,6 +12,11 @@ double proc_cpu_seconds(pid_t pid);
 /* VmRSS of pid in KiB, or -1 when unreadable. */
 long proc_rss_kib(pid_t pid);
 
+/* The kernel's memory, machine-wide, in KiB: the Slab line of /proc/meminfo (socket, inode,
+ * file and epoll structures live there) plus TCP's buffer pages from /proc/net/sockstat.
+ * -1 when unreadable. */
+long proc_kernel_net_kib(void);
+
 /* Our own user + system CPU seconds (getrusage). */
 double self_cpu_seconds(void);
 
