@@ -22,7 +22,7 @@ VENV    := build/venv
 PY      := $(VENV)/bin/python
 
 .PHONY: all run check deps build-deps install uninstall build-clang bench bench-deflate bench-micro \
-        bench-instr test-unit \
+        bench-instr bench-report test-unit \
         test-blackbox autobahn autobahn-nginx autobahn-asan autobahn-all test-asan test-asan-unit \
         test-valgrind fuzz fuzz-check clean \
         test-browser browser-deps
@@ -191,11 +191,16 @@ $(BENCH_VENV)/.installed: bench/requirements.txt
 	touch $@
 
 # websock, a plain TCP echo and every peer through one generator, pinned and alternating;
-# writes BENCHMARKS.md and bench/benchmarks.png. Takes about 40 minutes on 2 cores.
+# writes BENCHMARKS.md, bench/benchmarks.json and bench/benchmarks.png. Takes about 40 minutes on
+# 2 cores; downloads the peers' libraries (apt, crates.io, Go proxy, npm) and matplotlib (PyPI).
 bench: deps $(BUILD)/websock $(BUILD)/bench/micro $(BENCH_VENV)/.installed
 	$(MAKE) -C bench
 	bench/peers/build.sh
 	$(BENCH_VENV)/bin/python bench/report/matrix.py --micro "$$($(BUILD)/bench/micro)"
+
+# Rewrites BENCHMARKS.md and bench/benchmarks.png from bench/benchmarks.json: runs nothing.
+bench-report: $(BENCH_VENV)/.installed
+	$(BENCH_VENV)/bin/python bench/report/matrix.py --from-json
 
 # Only the compressed workloads (permessage-deflate, JSON-like text) side by side with the peers
 # that compress (ws, gorilla, libwebsockets); writes bench/benchmarks-deflate.json and its section
