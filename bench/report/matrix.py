@@ -493,7 +493,9 @@ def latency_pairs_section() -> list[str]:
         b = [w["b"]["latency_us"]["p99_9"] for w in ws]
         diffs = [x - y for x, y in zip(a, b)]
         worse = sum(d > 0 for d in diffs)
-        lines.append(f"| {pair['a']} / {pair['b']} | {len(ws)} | {median(a):.0f} | {median(b):.0f}"
+        how = (f"one after the other, each alone at {pair['rate']} msg/s"
+               if pair.get("mode") == "alternate" else f"side by side, {pair['rate']} msg/s each")
+        lines.append(f"| {pair['a']} / {pair['b']} ({how}) | {len(ws)} | {median(a):.0f} | {median(b):.0f}"
                      f" | {median(diffs):+.0f} | {worse} of {len(ws)} |"
                      f" {sign_test(worse, len(ws)):.2f} |")
     if data.get("conclusion"):
@@ -581,7 +583,8 @@ def write_report(res: dict, args) -> None:
         pairs = [(median(v), n) for n, v in res.get("peer_side_by_side", {}).get(wl, {}).items()
                  if median(v)]
         closest = min(pairs) if pairs else (None, "—")
-        lines.append(f"| {shown(wl)} | {fmt(ws / tcp * 100 if ws and tcp else None, '%')} | "
+        mark = f" ({notes.index(wl) + 1})" if wl in notes else ""
+        lines.append(f"| {shown(wl)} | {fmt(ws / tcp * 100 if ws and tcp else None, '%')}{mark} | "
                      f"{fmt(paired * 100 if paired else None, '%')} | "
                      f"{fmt(ws / framed * 100 if ws and framed else None, '%')} | "
                      f"{fmt(floor * 100 if floor else None, '%')} | "
@@ -591,21 +594,27 @@ def write_report(res: dict, args) -> None:
               "Measured from each message's scheduled send time (no coordinated omission). A"
               f" window in which the generator itself sent late (its p99 send lag over"
               f" {LAG_LIMIT_US} µs: the machine stalled, not the server) is left out; *windows*"
-              " says how many were kept. The last column is every window's p99.9 in the order"
-              " run: a p99.9 is set by about 100 of a window's 100,000 messages, so one stall of"
+              " says how many were kept. The last column is every window's p99.9, repetition by"
+              " repetition: a p99.9 is set by about 100 of a window's 100,000 messages, so one stall of"
               " the machine of a few milliseconds (another process on the core, the hypervisor)"
               " decides it, and one server's windows spread further apart than the servers'"
               " medians. The p99.9 medians of this table do not rank the servers; the side-by-side"
               " measurement below does.", "",
               "| server | p50 µs | p90 µs | p99 µs | p99.9 µs | windows | p99.9 of each window µs |",
               "|---|---|---|---|---|---|---|"]
+    table_note = (json.loads(LATENCY_PAIRS_JSON.read_text()).get("table_note")
+                  if LATENCY_PAIRS_JSON.exists() else None)
     for name, runs in res["latency"].items():
         ok = [r for r in runs if r.get("ok")]
         clean = [r for r in ok if (r.get("send_lag_us") or {}).get("p99", 0) <= LAG_LIMIT_US]
         pct = {k: median(r["latency_us"][k] for r in clean) for k in ("p50", "p90", "p99", "p99_9")}
         each = ", ".join(str(r["latency_us"]["p99_9"]) for r in clean)
-        lines.append(f"| {name} | " + " | ".join(fmt(pct[k]) for k in ("p50", "p90", "p99", "p99_9"))
-                     + f" | {len(clean)} of {len(runs)} | {each} |")
+        cells = [fmt(pct[k]) for k in ("p50", "p90", "p99", "p99_9")]
+        if name == "websock" and table_note:
+            cells[-1] += " (\\*)"
+        lines.append(f"| {name} | " + " | ".join(cells) + f" | {len(clean)} of {len(runs)} | {each} |")
+    if table_note:
+        lines += ["", "(\\*) " + table_note]
     lines += latency_pairs_section()
     lines += ["", "## 16 MiB messages (one connection)", "",
               "| server | MB/s | msgs per server CPU-s | server peak RSS growth |", "|---|---|---|---|"]
