@@ -193,10 +193,12 @@ $(BENCH_VENV)/.installed: bench/requirements.txt
 # websock, a plain TCP echo and every peer through one generator, pinned and alternating;
 # writes BENCHMARKS.md, bench/benchmarks.json and bench/benchmarks.png. Takes about 40 minutes on
 # 2 cores; downloads the peers' libraries (apt, crates.io, Go proxy, npm) and matplotlib (PyPI).
+# A quick look that checks the machinery (figures not worth keeping, ~3 minutes):
+#   make bench BENCH_ARGS="--reps 1 --duration 0.5 --warmup 0.2 --idle 500"
 bench: deps $(BUILD)/websock $(BUILD)/bench/micro $(BENCH_VENV)/.installed
 	$(MAKE) -C bench
 	bench/peers/build.sh
-	$(BENCH_VENV)/bin/python bench/report/matrix.py --micro "$$($(BUILD)/bench/micro)"
+	$(BENCH_VENV)/bin/python bench/report/matrix.py --micro "$$($(BUILD)/bench/micro)" $(BENCH_ARGS)
 
 # Rewrites BENCHMARKS.md and bench/benchmarks.png from bench/benchmarks.json: runs nothing.
 bench-report: $(BENCH_VENV)/.installed
@@ -208,7 +210,7 @@ bench-report: $(BENCH_VENV)/.installed
 bench-deflate: deps $(BUILD)/websock $(BENCH_VENV)/.installed
 	$(MAKE) -C bench
 	bench/peers/build.sh lws go node
-	$(BENCH_VENV)/bin/python bench/report/matrix.py --deflate-only --reps 3
+	$(BENCH_VENV)/bin/python bench/report/matrix.py --deflate-only --reps 3 $(BENCH_ARGS)
 
 # User-space instructions per echoed message under callgrind (repeatable on a busy machine).
 bench-instr: deps $(BUILD)/websock

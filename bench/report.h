@@ -20,6 +20,7 @@ struct results {
     /* --idle: proc_kernel_net_kib() at the same two points (-1: unknown): what the sockets of
      * both ends cost the kernel, which no process's RSS shows */
     long kernel_before, kernel_after;
+    const char *kernel_source;
     unsigned alive;      /* --idle: connections that echoed after the hold */
 };
 

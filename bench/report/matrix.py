@@ -547,15 +547,17 @@ def write_report(res: dict, args) -> None:
               " process's own memory only. The kernel's memory for each connection (the TCP"
               " socket, its file and epoll entry, in slab; socket buffers) is in no process's"
               " RSS and is about the same whatever the server: "
-              + ("the last column is the growth of the kernel's slab and TCP buffer pages"
-                 " (/proc/meminfo, /proc/net/sockstat) over the same interval, machine-wide, for"
-                 " both ends of each connection (the client's socket and the server's)."
+              + ("the last column is the growth of the kernel's socket slab caches and TCP"
+                 " buffer pages (/proc/slabinfo, /proc/net/sockstat) over the same interval,"
+                 " machine-wide, for both ends of each connection (the client's socket and the"
+                 " server's), so about half of it is the server's."
                  if kernel else
                  "**it is not counted in this run**. `wsload --idle` now also reports it"
                  " (`kernel_per_conn_both_ends_bytes`: slab and TCP buffer pages, both ends of"
                  " each connection), and the next `make bench` puts it in a column here;"
-                 " measured apart from this run against websock (bench/README.md, --idle), it"
-                 " was 8.5 to 9.4 KB per connection for both ends together.")]
+                 " measured apart from this run (bench/README.md, --idle), it was 6.4 to 7.5 KB"
+                 " per connection for both ends together, about 3.5 KB per end, with websock"
+                 " and with gorilla/websocket alike.")]
     lines += ["", "websock relative to the plain TCP echo and to the best WebSocket peer. *Side by"
               " side*: websock and the TCP echo loaded in the same windows (both servers on CPU 0,"
               " both generators on CPU 1), the median of the per-window ratios; drift in the"
