@@ -2,6 +2,10 @@
 """Runs websock, a plain TCP echo and every peer through the same load generator, pinned and
 alternating, and writes BENCHMARKS.md plus a chart. Used by `make bench`.
 
+`--from-json` (`make bench-report`) runs nothing: it rewrites BENCHMARKS.md and the chart from
+bench/benchmarks.json (and bench/latency-pairs.json, the side-by-side tail latency of
+bench/report/latency_pair.py, when present).
+
 `--deflate-only` (`make bench-deflate`) runs just the compressed workloads (permessage-deflate,
 JSON-like text) side by side with the peers that compress, writes bench/benchmarks-deflate.json
 and puts its section into BENCHMARKS.md; a full run includes that section when the file exists.
