@@ -26,7 +26,7 @@ VENV    := build/venv
 PY      := $(VENV)/bin/python
 
 .PHONY: all run check deps build-deps install uninstall build-clang bench bench-deflate bench-micro \
-        bench-instr bench-c1m test-unit \
+        bench-instr bench-report bench-c1m test-unit \
         test-blackbox autobahn autobahn-nginx autobahn-asan autobahn-all test-asan test-asan-unit \
         test-valgrind fuzz fuzz-check clean \
         test-browser browser-deps
@@ -198,11 +198,18 @@ $(BENCH_VENV)/.installed: bench/requirements.txt
 	touch $@
 
 # websock, a plain TCP echo and every peer through one generator, pinned and alternating;
-# writes BENCHMARKS.md and bench/benchmarks.png. Takes about 40 minutes on 2 cores.
+# writes BENCHMARKS.md, bench/benchmarks.json and bench/benchmarks.png. Takes about 40 minutes on
+# 2 cores; downloads the peers' libraries (apt, crates.io, Go proxy, npm) and matplotlib (PyPI).
+# A quick look that checks the machinery (figures not worth keeping, ~3 minutes):
+#   make bench BENCH_ARGS="--reps 1 --duration 0.5 --warmup 0.2 --idle 500"
 bench: deps $(BUILD)/websock $(BUILD)/bench/micro $(BENCH_VENV)/.installed
 	$(MAKE) -C bench
 	bench/peers/build.sh
-	$(BENCH_VENV)/bin/python bench/report/matrix.py --micro "$$($(BUILD)/bench/micro)"
+	$(BENCH_VENV)/bin/python bench/report/matrix.py --micro "$$($(BUILD)/bench/micro)" $(BENCH_ARGS)
+
+# Rewrites BENCHMARKS.md and bench/benchmarks.png from bench/benchmarks.json: runs nothing.
+bench-report: $(BENCH_VENV)/.installed
+	$(BENCH_VENV)/bin/python bench/report/matrix.py --from-json
 
 # Only the compressed workloads (permessage-deflate, JSON-like text) side by side with the peers
 # that compress (ws, gorilla, libwebsockets); writes bench/benchmarks-deflate.json and its section
@@ -210,7 +217,7 @@ bench: deps $(BUILD)/websock $(BUILD)/bench/micro $(BENCH_VENV)/.installed
 bench-deflate: deps $(BUILD)/websock $(BENCH_VENV)/.installed
 	$(MAKE) -C bench
 	bench/peers/build.sh lws go node
-	$(BENCH_VENV)/bin/python bench/report/matrix.py --deflate-only --reps 3
+	$(BENCH_VENV)/bin/python bench/report/matrix.py --deflate-only --reps 3 $(BENCH_ARGS)
 
 # User-space instructions per echoed message under callgrind (repeatable on a busy machine).
 bench-instr: deps $(BUILD)/websock

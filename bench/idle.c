@@ -44,6 +44,7 @@ void run_idle(struct bench *b, struct results *r)
 {
     pid_t pid = b->opt.server_pid;
     r->rss_before = proc_rss_kib(pid);
+    r->kernel_before = proc_kernel_net_kib(&r->kernel_source);
     if (r->rss_before < 0) {
         fprintf(stderr, "wsload: cannot read /proc/%d/status\n", (int)pid);
         b->errors++;
@@ -60,6 +61,7 @@ void run_idle(struct bench *b, struct results *r)
     if (b->opt.idle_echo)
         one_each(b, r, false);
     r->rss_after = settled_rss(b);
+    r->kernel_after = proc_kernel_net_kib(&r->kernel_source);
 
     run_until(b, t1 + (int64_t)(b->opt.hold * NS_PER_S), NULL);
     r->rss_end = proc_rss_kib(pid);

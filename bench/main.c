@@ -96,7 +96,8 @@ int main(int argc, char **argv)
     if (setup(&b) < 0)
         return 1;
 
-    struct results r = { .server_cpu_s = -1, .rss_before = -1, .rss_after = -1, .rss_end = -1 };
+    struct results r = { .server_cpu_s = -1, .rss_before = -1, .rss_after = -1, .rss_end = -1,
+                          .kernel_before = -1, .kernel_after = -1 };
     if (b.opt.idle) {
         run_idle(&b, &r);
     } else {

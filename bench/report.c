@@ -167,6 +167,11 @@ static void print_json(const struct bench *b, const struct results *r)
                "\"idle_echo\": %s, ",
                r->rss_before, r->rss_after, r->rss_end, per, r->alive,
                o->idle_echo ? "true" : "false");
+        if (r->kernel_before >= 0 && r->kernel_after >= 0)
+            printf("\"kernel_before_kib\": %ld, \"kernel_after_kib\": %ld, "
+                   "\"kernel_source\": \"%s\", \"kernel_per_conn_both_ends_bytes\": %ld, ",
+                   r->kernel_before, r->kernel_after, r->kernel_source,
+                   (r->kernel_after - r->kernel_before) * 1024 / (long)b->nconns);
     }
     printf("\"lost\": %llu, \"retries\": %llu, \"errors\": %llu, \"first_error\": ",
            (unsigned long long)r->lost, (unsigned long long)b->retries,
@@ -217,6 +222,11 @@ static void print_text(const struct bench *b, const struct results *r)
                    r->rss_before, r->rss_after, b->nconns,
                    o->idle_echo ? ", after one echo on each" : "", r->rss_end);
             printf("per conn     %ld bytes of server RSS\n", delta * 1024 / (long)b->nconns);
+            if (r->kernel_before >= 0 && r->kernel_after >= 0)
+                printf("kernel       %ld bytes per conn, both ends (socket slab from /proc/%s "
+                       "and TCP buffers, machine-wide: not in any RSS)\n",
+                       (r->kernel_after - r->kernel_before) * 1024 / (long)b->nconns,
+                       r->kernel_source);
             if (delta <= 0)
                 printf("warning      the server's RSS did not grow: it reused memory freed by an "
                        "earlier run; measure against a freshly started server\n");

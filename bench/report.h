@@ -17,6 +17,10 @@ struct results {
     uint64_t lost;       /* messages never echoed */
     /* --idle: the server's VmRSS in KiB before, once settled, and after --hold (-1: unknown) */
     long rss_before, rss_after, rss_end;
+    /* --idle: proc_kernel_net_kib() at the same two points (-1: unknown): what the sockets of
+     * both ends cost the kernel, which no process's RSS shows */
+    long kernel_before, kernel_after;
+    const char *kernel_source;
     unsigned alive;      /* --idle: connections that echoed after the hold */
 };
 

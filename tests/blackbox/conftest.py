@@ -8,9 +8,11 @@ hand (raw frames) where a library cannot produce the bad input we want to send.
 from __future__ import annotations
 
 import base64
+import errno
 import hashlib
 import os
 import pathlib
+import random
 import re
 import signal
 import socket
@@ -69,11 +71,42 @@ def require_binary() -> str:
     return path
 
 
+def _ephemeral_low() -> int:
+    try:
+        return int(pathlib.Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768
+
+
+def _bindable_everywhere(port: int) -> bool:
+    """Whether port is free on every address, as the server's default :: listener needs."""
+    for family, addr in ((socket.AF_INET6, "::"), (socket.AF_INET, "0.0.0.0")):
+        try:
+            with socket.socket(family, socket.SOCK_STREAM) as s:
+                if family == socket.AF_INET6:
+                    s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+                s.bind((addr, port))
+                return True
+        except OSError as e:
+            if family == socket.AF_INET6 and e.errno == errno.EAFNOSUPPORT:
+                continue
+            return False
+    return False
+
+
 def free_port(host: str = "127.0.0.1") -> int:
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    with socket.socket(family, socket.SOCK_STREAM) as s:
-        s.bind((host, 0))
-        return s.getsockname()[1]
+    """A port for a server under test, free on every address (host only says which family the
+    test will use). It comes from below the kernel's ephemeral range: an outgoing connection of
+    any process on the machine (a many-connection load beside the suite) takes ephemeral ports,
+    and one taken that way makes a later bind of the server on all addresses fail."""
+    del host
+    top = max(_ephemeral_low(), 12000)
+    rng = random.Random()
+    for _ in range(500):
+        port = rng.randrange(10000, top)
+        if _bindable_everywhere(port):
+            return port
+    raise RuntimeError("no free port below the ephemeral range")
 
 
 def run_cli(*args: str, timeout: float = 10.0) -> subprocess.CompletedProcess:

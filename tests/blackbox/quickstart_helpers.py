@@ -153,7 +153,10 @@ def assert_stopped_cleanly(run: Foreground, status: int, port: int) -> None:
     assert status in (-signal.SIGINT, 128 + signal.SIGINT, 0), f"status {status}:\n{out}"
     assert "SIGINT" in out, out  # the server saw the Ctrl-C …
     assert re.search(r"\bstopped\s*$", out, re.MULTILINE), out  # … and said it stopped
-    assert "make: ***" not in out, out
+    # A failed command shows as "make: *** [Makefile:N: run] Error 1"; make's own notes on the
+    # signal race ("wait: No child processes", "Waiting for unfinished jobs") say nothing
+    # about the server and appear now and then under load.
+    assert not re.search(r"^make: \*\*\* \[.*\] Error", out, re.MULTILINE), out
     assert not run.left_behind, f"processes of the command left after Ctrl-C:\n{out}"
     with socket.socket() as s:
         assert s.connect_ex(("127.0.0.1", port)) != 0, f"port {port} still accepts after Ctrl-C"
