@@ -26,7 +26,7 @@ VENV    := build/venv
 PY      := $(VENV)/bin/python
 
 .PHONY: all run check deps build-deps install uninstall build-clang bench bench-deflate bench-micro \
-        bench-instr bench-report test-unit \
+        bench-instr bench-report bench-c1m test-unit \
         test-blackbox autobahn autobahn-nginx autobahn-asan autobahn-all test-asan test-asan-unit \
         test-valgrind fuzz fuzz-check clean \
         test-browser browser-deps
@@ -223,6 +223,12 @@ bench-deflate: deps $(BUILD)/websock $(BENCH_VENV)/.installed
 bench-instr: deps $(BUILD)/websock
 	$(MAKE) -C bench
 	bench/report/instr.sh $(BUILD)/websock
+
+# One million concurrent WebSocket connections (C1M_CONNS=N for fewer), held 60 s, then a
+# SIGTERM with all of them open: see bench/README.md. A few minutes and ~11 GB on 2 cores.
+bench-c1m: $(BUILD)/websock
+	$(MAKE) -C bench
+	python3 bench/c1m.py
 
 # ---- install ----------------------------------------------------------------------------------
 

@@ -47,7 +47,9 @@
 
 #define DEFAULT_HANDSHAKE_TIMEOUT_MS 10000
 #define DEFAULT_CLOSE_TIMEOUT_MS 2000     /* waiting for the peer's Close, then for its FIN */
-#define DEFAULT_SHUTDOWN_TIMEOUT_MS 3000  /* graceful exit after SIGTERM */
+/* After SIGTERM: the remaining clients are dropped once none has finished its close for this
+ * long (so a stop of a million connections takes as long as their closes, no more). */
+#define DEFAULT_SHUTDOWN_TIMEOUT_MS 3000
 #define DEFAULT_SEND_TIMEOUT_MS 30000     /* a client that takes none of its pending output */
 /* Progress checks per send timeout while output is pending: a stalled client is closed within
  * 1/SEND_CHECKS of a timeout after the full timeout passed. */
@@ -107,7 +109,8 @@
 #define PEER_CHECK_MS 100
 /* Listening sockets a service manager may pass (one per ListenStream= line of the socket unit). */
 #define MAX_LISTEN_FDS 16
-/* After SIGTERM, a worker still running this long after its own shutdown bound is killed. */
+/* After SIGTERM, a worker whose open connections did not drop for --shutdown-timeout and this
+ * long (it is past its own bound, or hung) is killed. */
 #define WORKER_STOP_GRACE_MS 2000
 
 #endif

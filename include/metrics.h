@@ -45,6 +45,8 @@ struct metrics_slot {
     _Alignas(METRICS_SLOT_ALIGN) struct metrics m;
     int32_t pid;                 /* the worker running in this slot; 0: none */
     uint64_t restarts;           /* times its worker died and was started again */
+    int64_t stop_progress_ms;    /* stopping: when the worker last saw a close move (monotonic
+                                    ms), so the supervisor kills only a worker that stalled */
 };
 
 /* Mapped MAP_SHARED before the supervisor forks, so every worker sees every slot. */

@@ -21,6 +21,7 @@ struct options {
     uint32_t output_high_water;
     int64_t handshake_timeout_ms;
     int64_t close_timeout_ms;
+    int64_t shutdown_timeout_ms; /* a stop gives up once no connection finished for this long */
     int64_t send_timeout_ms;
     int64_t ping_interval_ms;  /* 0: no keep-alive pings */
     int64_t idle_timeout_ms;   /* 0: never close a silent peer */

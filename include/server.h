@@ -47,7 +47,8 @@ struct server {
     int64_t now_ms;
     bool stopping;
     int forced_by;             /* a second stop signal dropped the clients: exit 128 + it */
-    int64_t stop_deadline_ms;
+    int64_t stop_progress_ms;  /* stopping: when a connection last finished (or the stop began) */
+    struct log_rate close_timeouts; /* peers that never answered our Close: counted lines */
     struct metrics *metrics;   /* this process's counters: its slot in shared */
     struct metrics_shared *shared; /* every process's slot: what /metrics shows */
     struct ip_limit per_ip;    /* --max-connections-per-ip, --handshake-rate-per-ip */
@@ -91,5 +92,9 @@ int server_init(struct server *srv, const struct options *opt, const struct work
  * signal when a second one made it drop its clients. */
 int server_run(struct server *srv);
 void server_destroy(struct server *srv);
+
+/* During a stop: a connection moved on in its close (its Close reply came, or it ended). The
+ * stop bound counts from the last such moment; the supervisor sees it in the worker's slot. */
+void server_stop_moved(struct server *srv);
 
 #endif

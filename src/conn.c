@@ -251,6 +251,8 @@ static void teardown(struct server *srv, struct conn *c, const char *why)
         srv->graveyard = c;
     }
     srv->conn_count--;
+    if (srv->stopping)
+        server_stop_moved(srv);
     if (c->refused)
         srv->refusing--;
     srv->buffered -= c->accounted;
@@ -377,6 +379,8 @@ static void settle(struct server *srv, struct conn *c)
     if (c->state == CONN_FLUSHING && !buf_len(&c->out)) {
         shutdown(c->watch.fd, SHUT_WR);
         c->state = CONN_LINGER;
+        if (srv->stopping)
+            server_stop_moved(srv); /* a close exchanged */
         timer_arm(&srv->closing, &c->timer, srv->now_ms);
     }
     if (c->state == CONN_OPEN && c->session.state == SESSION_OPEN) {
@@ -890,8 +894,10 @@ void conn_on_timeout(struct server *srv, struct timer_link *t)
         } else if (c->session.state == SESSION_OPEN) {
             on_send_check(srv, c);
         } else {
-            log_info(&srv->log, "%s no Close from the peer within %lld ms", PEER(c),
-                     (long long)srv->opt.close_timeout_ms);
+            /* Thousands may expire at once (a network gone): one line, then a count. */
+            if (log_rate_hit(&srv->close_timeouts, srv->now_ms, 1))
+                log_info(&srv->log, "%s no Close from the peer within %lld ms", PEER(c),
+                         (long long)srv->opt.close_timeout_ms);
             teardown(srv, c, "close timeout");
         }
         break;

@@ -32,7 +32,7 @@ static const char *show_ms(int64_t ms, char *buf, size_t len)
 
 static void usage(FILE *f)
 {
-    char hs[16], cl[16], snd[16], ping[16], idle[16];
+    char hs[16], cl[16], stop[16], snd[16], ping[16], idle[16];
     fprintf(f,
             "Usage: websock [options]\n"
             "A strictly conformant RFC 6455 WebSocket echo server.\n"
@@ -49,6 +49,8 @@ static void usage(FILE *f)
             "                        for it (default %uK)\n"
             "  --handshake-timeout T time to complete the HTTP upgrade (default %s)\n"
             "  --close-timeout T     wait for the peer's Close and FIN (default %s)\n"
+            "  --shutdown-timeout T  on SIGTERM, drop the clients still open once none has\n"
+            "                        finished its close for this long (default %s)\n"
             "  --send-timeout T      close a client that takes none of its pending output\n"
             "                        for this long, judged by the bytes it acknowledged\n"
             "                        (default %s)\n"
@@ -102,6 +104,7 @@ static void usage(FILE *f)
             DEFAULT_MAX_HEADER_BYTES >> 10, DEFAULT_OUTPUT_HIGH_WATER >> 10,
             show_ms(DEFAULT_HANDSHAKE_TIMEOUT_MS, hs, sizeof hs),
             show_ms(DEFAULT_CLOSE_TIMEOUT_MS, cl, sizeof cl),
+            show_ms(DEFAULT_SHUTDOWN_TIMEOUT_MS, stop, sizeof stop),
             show_ms(DEFAULT_SEND_TIMEOUT_MS, snd, sizeof snd),
             show_ms(DEFAULT_PING_INTERVAL_MS, ping, sizeof ping),
             show_ms(DEFAULT_IDLE_TIMEOUT_MS, idle, sizeof idle), FD_RESERVE,
@@ -293,6 +296,7 @@ int options_parse(int argc, char **argv, struct options *o)
         .output_high_water = DEFAULT_OUTPUT_HIGH_WATER,
         .handshake_timeout_ms = DEFAULT_HANDSHAKE_TIMEOUT_MS,
         .close_timeout_ms = DEFAULT_CLOSE_TIMEOUT_MS,
+        .shutdown_timeout_ms = DEFAULT_SHUTDOWN_TIMEOUT_MS,
         .send_timeout_ms = DEFAULT_SEND_TIMEOUT_MS,
         .ping_interval_ms = DEFAULT_PING_INTERVAL_MS,
         .idle_timeout_ms = DEFAULT_IDLE_TIMEOUT_MS,
@@ -313,7 +317,8 @@ int options_parse(int argc, char **argv, struct options *o)
            O_HS_TIMEOUT, O_CLOSE_TIMEOUT, O_SEND_TIMEOUT, O_PING_INTERVAL, O_IDLE_TIMEOUT,
            O_MAX_CONNECTIONS, O_MAX_BUFFERED, O_LOG_LEVEL, O_HELP, O_VERSION, O_NO_PAGE,
            O_WORKERS, O_UNIX, O_ALLOW_ORIGIN, O_PER_IP, O_RATE_PER_IP, O_BURST_PER_IP,
-           O_TRUST_PROXY, O_PROXY_HEADER, O_PER_IP_EXEMPT, O_DEFLATE, O_LOG_FORMAT, O_ACCESS_LOG };
+           O_TRUST_PROXY, O_PROXY_HEADER, O_PER_IP_EXEMPT, O_DEFLATE, O_LOG_FORMAT, O_ACCESS_LOG,
+           O_SHUTDOWN_TIMEOUT };
     static const struct option longopts[] = {
         { "port", required_argument, NULL, O_PORT },
         { "bind", required_argument, NULL, O_BIND },
@@ -324,6 +329,7 @@ int options_parse(int argc, char **argv, struct options *o)
         { "output-high-water", required_argument, NULL, O_HIGH_WATER },
         { "handshake-timeout", required_argument, NULL, O_HS_TIMEOUT },
         { "close-timeout", required_argument, NULL, O_CLOSE_TIMEOUT },
+        { "shutdown-timeout", required_argument, NULL, O_SHUTDOWN_TIMEOUT },
         { "send-timeout", required_argument, NULL, O_SEND_TIMEOUT },
         { "ping-interval", required_argument, NULL, O_PING_INTERVAL },
         { "idle-timeout", required_argument, NULL, O_IDLE_TIMEOUT },
@@ -405,6 +411,11 @@ int options_parse(int argc, char **argv, struct options *o)
             if (parse_duration(optarg, 1, MAX_DURATION_MS, &v))
                 return bad_value(name, optarg, DURATION_FORMS " (1ms to 24h)");
             *(c == O_HS_TIMEOUT ? &o->handshake_timeout_ms : &o->close_timeout_ms) = (int64_t)v;
+            break;
+        case O_SHUTDOWN_TIMEOUT:
+            if (parse_duration(optarg, 1, MAX_DURATION_MS, &v))
+                return bad_value(name, optarg, DURATION_FORMS " (1ms to 24h)");
+            o->shutdown_timeout_ms = (int64_t)v;
             break;
         case O_SEND_TIMEOUT:
             if (parse_duration(optarg, 1, MAX_DURATION_MS, &v))

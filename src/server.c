@@ -185,6 +185,7 @@ int server_init(struct server *srv, const struct options *opt, const struct work
     timer_list_init(&srv->closing, opt->close_timeout_ms);
     srv->now_ms = monotonic_ms();
     srv->fd_refusals.interval_ms = LOG_RATE_INTERVAL_MS;
+    srv->close_timeouts.interval_ms = LOG_RATE_INTERVAL_MS;
 
     if (worker)
         srv->log.pid = (int)getpid();
@@ -316,6 +317,11 @@ static void log_counts_due(struct server *srv)
     if (n)
         log_info(&srv->log, "took over %llu more connection(s) from other workers' sockets in "
                  "the last %lld ms", (unsigned long long)n, (long long)srv->takeovers.interval_ms);
+    n = log_rate_due(&srv->close_timeouts, srv->now_ms);
+    if (n)
+        log_info(&srv->log, "no Close from %llu more peer(s) within %lld ms, in the last %lld ms",
+                 (unsigned long long)n, (long long)srv->opt.close_timeout_ms,
+                 (long long)srv->close_timeouts.interval_ms);
 }
 
 /* Accepts what waits on listen_fd, in a bounded batch (so a connection storm cannot starve
@@ -374,6 +380,39 @@ static void for_each_leaving(struct server *srv, struct timer_list *l,
         fn(srv, l->head.next);
 }
 
+void server_stop_moved(struct server *srv)
+{
+    /* The clock now, not the round's: on a machine with more busy processes than cores one
+     * round of the loop can take seconds, and the supervisor must not take that for a stall. */
+    srv->stop_progress_ms = monotonic_ms();
+    __atomic_store_n(&srv->shared->slot[srv->worker - 1].stop_progress_ms, srv->stop_progress_ms,
+                     __ATOMIC_RELAXED);
+}
+
+/* Close 1001 goes out in batches, and the worker reads replies between them: with 18,000
+ * clients per worker and dozens of workers on two cores, writing every Close first took
+ * seconds of a worker's turns before it read the first reply (and showed no progress). */
+#define STOP_BATCH 512
+
+static bool stop_pending(const struct server *srv)
+{
+    return srv->stopping &&
+           (srv->open.head.next != &srv->open.head || srv->sending.head.next != &srv->sending.head);
+}
+
+static void stop_batch(struct server *srv)
+{
+    int n = 0;
+    struct timer_list *lists[] = { &srv->open, &srv->sending };
+    for (size_t i = 0; i < 2; i++)
+        while (n < STOP_BATCH && lists[i]->head.next != &lists[i]->head) {
+            conn_begin_shutdown(srv, lists[i]->head.next); /* moves it to closing */
+            n++;
+        }
+    if (n)
+        server_stop_moved(srv); /* Closes sent: the stop is moving */
+}
+
 static void begin_stop(struct server *srv)
 {
     log_info(&srv->log, "shutting down: closing %llu connection(s) with 1001",
@@ -381,7 +420,7 @@ static void begin_stop(struct server *srv)
     srv->stopping = true;
     /* systemd then knows the exit that follows is not a crash. */
     notify_service_manager("STOPPING=1");
-    srv->stop_deadline_ms = srv->now_ms + DEFAULT_SHUTDOWN_TIMEOUT_MS;
+    server_stop_moved(srv);
     /* Not one more accept: what is queued stays in the kernel. Sockets passed by a service
      * manager stay open there, so it keeps queueing for the next process; others close once
      * no process holds them. */
@@ -389,8 +428,7 @@ static void begin_stop(struct server *srv)
     close_peers(srv);
     /* Connections still in their handshake are not dropped: each gets its answer (a 101,
      * then Close 1001 at once), within the shutdown bound. */
-    for_each_leaving(srv, &srv->open, conn_begin_shutdown);
-    for_each_leaving(srv, &srv->sending, conn_begin_shutdown);
+    stop_batch(srv); /* the rest in the following rounds of the loop */
 }
 
 static void abort_all(struct server *srv)
@@ -466,29 +504,42 @@ static void resume_paused(struct server *srv)
     }
 }
 
+/* While a stop moves (some connection finished within the close timeout), Close replies not
+ * read yet are not given up on: with many connections a busy worker reads them seconds after
+ * it sent its Close 1001, and closing first would answer each late reply with an RST. */
+static bool closes_on_hold(const struct server *srv)
+{
+    return srv->stopping && srv->now_ms - srv->stop_progress_ms < srv->opt.close_timeout_ms;
+}
+
 static int next_timeout_ms(struct server *srv)
 {
     int64_t best = -1;
     struct timer_list *lists[] = { &srv->handshaking, &srv->open, &srv->sending, &srv->closing };
     for (size_t i = 0; i < sizeof lists / sizeof lists[0]; i++) {
         int64_t w = timer_wait_ms(lists[i], srv->now_ms);
+        int64_t hold = srv->stop_progress_ms + srv->opt.close_timeout_ms - srv->now_ms;
+        if (w >= 0 && lists[i] == &srv->closing && closes_on_hold(srv) && w < hold)
+            w = hold;
         if (w >= 0 && (best < 0 || w < best))
             best = w;
     }
     int64_t waits[] = {
         log_rate_wait_ms(&srv->fd_refusals, srv->now_ms),
         log_rate_wait_ms(&srv->takeovers, srv->now_ms),
+        log_rate_wait_ms(&srv->close_timeouts, srv->now_ms),
         srv->peers ? (srv->peer_check_ms > srv->now_ms ? srv->peer_check_ms - srv->now_ms : 0)
                    : -1,
     };
     for (size_t i = 0; i < sizeof waits / sizeof waits[0]; i++)
         if (waits[i] >= 0 && (best < 0 || waits[i] < best))
             best = waits[i];
-    if (srv->backlog)
-        return 0; /* input is waiting: look at events, do not wait for them */
+    if (srv->backlog || stop_pending(srv))
+        return 0; /* input or Closes are waiting: look at events, do not wait for them */
     int64_t w;
     if (srv->stopping) {
-        w = srv->stop_deadline_ms > srv->now_ms ? srv->stop_deadline_ms - srv->now_ms : 0;
+        int64_t bound = srv->stop_progress_ms + srv->opt.shutdown_timeout_ms;
+        w = bound > srv->now_ms ? bound - srv->now_ms : 0;
         if (best < 0 || w < best)
             best = w;
     }
@@ -500,13 +551,17 @@ static void expire_timers(struct server *srv)
     struct timer_list *lists[] = { &srv->handshaking, &srv->open, &srv->sending, &srv->closing };
     for (size_t i = 0; i < sizeof lists / sizeof lists[0]; i++) {
         struct timer_link *t;
+        if (lists[i] == &srv->closing && closes_on_hold(srv))
+            continue;
         while ((t = timer_due(lists[i], srv->now_ms)))
             conn_on_timeout(srv, t);
     }
     log_counts_due(srv);
-    if (srv->stopping && srv->now_ms >= srv->stop_deadline_ms && srv->conn_count) {
-        log_warn(&srv->log, "shutdown bound passed: dropping %llu connection(s)",
-                 (unsigned long long)srv->conn_count);
+    if (srv->stopping && srv->now_ms - srv->stop_progress_ms >= srv->opt.shutdown_timeout_ms &&
+        srv->conn_count) {
+        log_warn(&srv->log, "shutdown bound passed: no connection finished its close for %lld ms "
+                 "(--shutdown-timeout): dropping %llu connection(s)",
+                 (long long)srv->opt.shutdown_timeout_ms, (unsigned long long)srv->conn_count);
         abort_all(srv);
     }
 }
@@ -533,6 +588,8 @@ int server_run(struct server *srv)
                 conn_on_event(srv, w, events[i].events);
             }
         }
+        if (stop_pending(srv))
+            stop_batch(srv);
         expire_timers(srv);
         check_peers(srv);
         if (srv->resume_scan)

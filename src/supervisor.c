@@ -23,6 +23,7 @@ struct worker_slot {
     int64_t started_ms;
     int64_t restart_at_ms;  /* while not running (and not stopping): when to fork it again */
     unsigned quick_exits;   /* deaths in a row, each soon after its start */
+    bool killed;            /* stopping: SIGKILLed for a stalled stop, waited for now */
 };
 
 struct supervisor {
@@ -34,7 +35,8 @@ struct supervisor {
     struct metrics_shared *shared; /* every worker's counters, mapped before the first fork */
     sigset_t signals;       /* the handled ones and CHLD: blocked, taken with sigtimedwait */
     bool stopping;
-    int64_t kill_at_ms;     /* stopping: workers still running then are killed */
+    int64_t bound_ms;       /* stopping: a worker whose closes did not move for this long is
+                               killed (its --shutdown-timeout, plus a grace) */
     bool unclean;           /* a worker did not exit with status 0 after the stop */
     int forced_by;          /* a second stop signal: the workers drop their clients */
     bool owns_unix_path;
@@ -252,7 +254,9 @@ static void on_stop_signal(struct supervisor *sv, int sig, int64_t now)
         /* The port stops taking connections once the workers close their copies too (sockets
          * passed by a service manager stay open there and keep queueing for the next start). */
         close_listeners(sv, -1);
-        sv->kill_at_ms = now + DEFAULT_SHUTDOWN_TIMEOUT_MS + WORKER_STOP_GRACE_MS;
+        sv->bound_ms = sv->opt->shutdown_timeout_ms + WORKER_STOP_GRACE_MS;
+        for (int i = 0; i < sv->n; i++)
+            __atomic_store_n(&sv->shared->slot[i].stop_progress_ms, now, __ATOMIC_RELAXED);
     }
     signal_workers(sv, SIGTERM);
 }
@@ -288,10 +292,25 @@ static void on_other_signal(struct supervisor *sv, int sig)
 }
 
 /* Milliseconds until the next restart or the stop bound; -1: nothing to wait for. */
+/* Stopping: when worker i is to be killed unless its closes move before then. */
+static int64_t kill_at(const struct supervisor *sv, int i)
+{
+    return __atomic_load_n(&sv->shared->slot[i].stop_progress_ms, __ATOMIC_RELAXED) +
+           sv->bound_ms;
+}
+
 static int64_t next_deadline(const struct supervisor *sv, int64_t now)
 {
-    if (sv->stopping)
-        return sv->kill_at_ms > now ? sv->kill_at_ms - now : 0;
+    if (sv->stopping) {
+        int64_t best = -1;
+        for (int i = 0; i < sv->n; i++)
+            if (sv->slots[i].pid && !sv->slots[i].killed) {
+                int64_t wait = kill_at(sv, i) > now ? kill_at(sv, i) - now : 0;
+                if (best < 0 || wait < best)
+                    best = wait;
+            }
+        return best;
+    }
     int64_t best = -1;
     for (int i = 0; i < sv->n; i++) {
         const struct worker_slot *w = &sv->slots[i];
@@ -335,12 +354,17 @@ static int supervise(struct supervisor *sv, struct worker_ctx *worker)
             on_other_signal(sv, sig);
         else if (sig < 0 && errno != EAGAIN && errno != EINTR)
             log_error(&sv->log, "sigtimedwait: %s", strerror(errno));
-        if (sv->stopping && now >= sv->kill_at_ms && running(sv)) {
-            log_warn(&sv->log, "%d worker(s) still running %d ms after the stop: killing them",
-                     running(sv), DEFAULT_SHUTDOWN_TIMEOUT_MS + WORKER_STOP_GRACE_MS);
-            signal_workers(sv, SIGKILL);
+        /* A stop of many connections takes as long as their closes: a worker is killed
+         * only once they stopped moving, past its own bound. */
+        for (int i = 0; sv->stopping && i < sv->n; i++) {
+            struct worker_slot *w = &sv->slots[i];
+            if (!w->pid || w->killed || now < kill_at(sv, i))
+                continue;
+            log_warn(&sv->log, "worker %d (pid %d) still running, no close moved for %lld ms "
+                     "after the stop: killing it", i + 1, (int)w->pid, (long long)sv->bound_ms);
+            kill(w->pid, SIGKILL);
+            w->killed = true;
             sv->unclean = true;
-            sv->kill_at_ms = INT64_MAX; /* wait for them without a bound now */
         }
         for (int i = 0; i < sv->n && !sv->stopping; i++)
             if (!sv->slots[i].pid && now >= sv->slots[i].restart_at_ms &&

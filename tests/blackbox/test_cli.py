@@ -68,7 +68,7 @@ def test_bad_flag_value_exits_2_with_one_line_naming_the_flag(args, flag):
 NUMERIC_FLAGS = ["--port", "--max-message", "--coalesce-max", "--max-header-bytes",
                  "--output-high-water", "--max-buffered", "--max-connections", "--workers",
                  "--handshake-timeout", "--close-timeout", "--send-timeout", "--ping-interval",
-                 "--idle-timeout"]
+                 "--idle-timeout", "--shutdown-timeout"]
 
 
 def accepted_range(flag: str) -> tuple[str, str]:
@@ -271,7 +271,8 @@ def test_durations_take_units_and_a_bare_number_means_milliseconds(websock_facto
 
 @pytest.mark.parametrize("flag,value", [("--idle-timeout", "2m"), ("--ping-interval", "1h"),
                                         ("--send-timeout", "500ms"), ("--close-timeout", "10s"),
-                                        ("--handshake-timeout", "24h"), ("--idle-timeout", "0")])
+                                        ("--handshake-timeout", "24h"), ("--idle-timeout", "0"),
+                                        ("--shutdown-timeout", "30s")])
 def test_every_duration_flag_takes_units(flag, value):
     r = run_cli(flag, value, "--help")
     assert r.returncode == 0, f"{flag} {value}: exit {r.returncode}, {r.stderr!r}"
