@@ -27,7 +27,7 @@ PY      := $(VENV)/bin/python
 
 .PHONY: all run check deps build-deps install uninstall build-clang bench bench-deflate bench-micro \
         bench-instr bench-report test-unit \
-        test-blackbox autobahn autobahn-nginx autobahn-asan autobahn-all test-asan test-asan-unit \
+        test-blackbox autobahn autobahn-nginx autobahn-tls autobahn-asan autobahn-all test-asan test-asan-unit \
         test-valgrind fuzz fuzz-check clean \
         test-browser browser-deps
 
@@ -99,6 +99,10 @@ test-browser: deps browser-deps $(BUILD)/websock $(BROWSER_DIR)/.installed
 AUTOBAHN_REPORTS ?= reports
 autobahn: deps $(BUILD)/websock
 	WEBSOCK_BIN=$(BUILD)/websock autobahn/run.sh --report-dir $(AUTOBAHN_REPORTS)
+
+# The whole suite over wss:// against websock's own TLS (a throwaway self-signed certificate).
+autobahn-tls: deps $(BUILD)/websock
+	WEBSOCK_BIN=$(BUILD)/websock autobahn/run.sh --tls --report-dir $(AUTOBAHN_REPORTS)/tls
 
 # The gate through nginx running deploy/nginx.conf: the documented proxy set-up must keep every
 # case OK. Cases 1.*-10.* and a sample of 12.*/13.* (autobahn/README.md, "Scopes").
