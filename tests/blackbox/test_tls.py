@@ -202,6 +202,7 @@ def test_wss_echo_text_binary_ping_fragments(tls_factory):
         assert ws.close_code == 4001  # echoed, as over ws://
 
 
+@pytest.mark.slow
 def test_wss_16_mib_echo_and_deflate(tls_factory):
     t = tls_factory()
 
@@ -382,6 +383,7 @@ def client_hello_now() -> bytes:
     return outgoing.read()
 
 
+@pytest.mark.slow
 def test_handshake_flood_every_hello_answered_echo_goes_on(tls_factory):
     """More ClientHellos at once than the per-turn handshake budget: those past it wait for
     the next turn (none is lost: each gets the server's flight), and an open client's echo
@@ -428,3 +430,23 @@ def test_tls_metrics(tls_factory):
     if "tls" not in ulps:
         assert got["websock_tls_ktls_total"] == 0  # no kTLS without the kernel's tls ULP
     assert "kTLS" in t.srv.stderr_text()
+
+
+def test_sighup_reload_with_workers(tls_factory, certs, tmp_path):
+    """The supervisor passes SIGHUP on: every worker presents the new certificate."""
+    live_cert, live_key = tmp_path / "live.crt", tmp_path / "live.key"
+    shutil.copy(certs[0], live_cert)
+    shutil.copy(certs[1], live_key)
+    t = tls_factory("--workers", "2", cert=live_cert, key=live_key)
+    held = [t.ws() for _ in range(4)]
+    new_cert, new_key = make_cert(tmp_path, "second", 0x3333)
+    shutil.copy(new_cert, live_cert)
+    shutil.copy(new_key, live_key)
+    t.srv.proc.send_signal(signal.SIGHUP)
+    wait_for(lambda: t.srv.stderr_text().count("serial 3333") >= 2, "not every worker reloaded",
+             t.srv)
+    assert {t.serial() for _ in range(12)} == {0x3333}
+    for ws in held:
+        ws.send("held")
+        assert ws.recv() == "held"
+        ws.close()
