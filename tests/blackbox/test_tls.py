@@ -450,3 +450,15 @@ def test_sighup_reload_with_workers(tls_factory, certs, tmp_path):
         ws.send("held")
         assert ws.recv() == "held"
         ws.close()
+
+
+def test_over_max_connections_503_over_tls(tls_factory):
+    """A refusal is answered over TLS too: the handshake completes, then the 503."""
+    from websockets.exceptions import InvalidStatus
+    t = tls_factory("--max-connections", "1")
+    with t.ws() as first:
+        with pytest.raises(InvalidStatus) as e:
+            t.ws()
+        assert e.value.response.status_code == 503
+        first.send("still")
+        assert first.recv() == "still"
