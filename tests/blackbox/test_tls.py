@@ -8,6 +8,7 @@ The certificates are throwaway self-signed ECDSA P-256 ones made with the openss
 clients do not verify them (the tests look at the serial number the server presents)."""
 
 import asyncio
+import os
 import re
 import shutil
 import signal
@@ -462,3 +463,61 @@ def test_over_max_connections_503_over_tls(tls_factory):
         assert e.value.response.status_code == 503
         first.send("still")
         assert first.recv() == "still"
+
+
+# ---- memory -----------------------------------------------------------------------------------
+
+def sanitized_or_wrapped() -> bool:
+    from test_memory import binary_is_sanitized
+    return binary_is_sanitized()
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(sanitized_or_wrapped(), reason="RSS is meaningless under a sanitizer")
+def test_idle_wss_connections_cost_under_16_kib_each(tls_factory):
+    """SSL_MODE_RELEASE_BUFFERS: an idle TLS connection keeps no record buffers (the issue's
+    bound is 16 KB per idle wss:// connection; without the mode it measures about 29 KB)."""
+    t = tls_factory("--ping-interval", "0", "--access-log", "off")
+    n = 1000
+
+    async def hold():
+        from websockets.asyncio.client import connect
+        first = await connect(t.url(), ssl=client_context(), compression=None)
+        await first.send("warm")
+        await first.recv()
+        await asyncio.sleep(0.3)
+        before = t.srv.status()["VmRSS"]
+        conns = []
+        for _ in range(n):
+            ws = await connect(t.url(), ssl=client_context(), compression=None,
+                               ping_interval=None, open_timeout=30)
+            await ws.send("x")
+            await ws.recv()
+            conns.append(ws)
+        await asyncio.sleep(0.5)
+        after = t.srv.status()["VmRSS"]
+        for ws in conns + [first]:
+            await ws.close()
+        return before, after
+    before, after = t.lt.run(hold(), 240)
+    per_conn = (after - before) * 1024 / n
+    print(f"idle wss:// connections: {per_conn:.0f} bytes of RSS each over {n}")
+    assert per_conn < 16 * 1024, f"{per_conn:.0f} B per idle TLS connection"
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(sanitized_or_wrapped(), reason="RSS is meaningless under a sanitizer")
+def test_16_mib_echo_over_tls_stays_under_4_mib_above_idle(tls_factory):
+    t = tls_factory()
+    idle = t.srv.status()
+
+    async def echo():
+        from websockets.asyncio.client import connect
+        async with connect(t.url(), ssl=client_context(), max_size=None, max_queue=None,
+                           compression=None) as ws:
+            big = os.urandom(1024 * 1024) * 16
+            await ws.send(big)
+            assert await ws.recv() == big
+    t.lt.run(echo(), 120)
+    growth = t.srv.status()["VmHWM"] - idle["VmRSS"]
+    assert growth < 4 * 1024, f"peak RSS grew by {growth} KiB echoing 16 MiB over TLS"
