@@ -575,3 +575,43 @@ def test_stalled_tls_client_bounded_memory_others_served_then_send_timeout(tls_f
         other.send("after")
         assert other.recv() == "after"
         hog.close()
+
+
+# ---- policy -----------------------------------------------------------------------------------
+
+def handshake_with(t, version=None, ciphers=None, alpn=None):
+    """Handshakes with a client limited to one protocol version and cipher list; returns the
+    ssl socket (closed by the caller) or raises ssl.SSLError."""
+    ctx = client_context()
+    if version:
+        ctx.minimum_version = ctx.maximum_version = version
+    if ciphers:
+        ctx.set_ciphers(ciphers)
+    if alpn:
+        ctx.set_alpn_protocols(alpn)
+    raw = socket.create_connection(("127.0.0.1", t.tls_port), timeout=IO_TIMEOUT)
+    try:
+        return ctx.wrap_socket(raw)
+    except BaseException:
+        raw.close()
+        raise
+
+
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")  # ssl's TLS 1.0/1.1 constants
+def test_tls_policy_versions_ciphers_alpn(tls_factory):
+    t = tls_factory()
+    s = handshake_with(t, alpn=["h2", "http/1.1"])
+    assert s.version() == "TLSv1.3" and s.selected_alpn_protocol() == "http/1.1"
+    assert s.compression() is None
+    s.close()
+    s = handshake_with(t, ssl.TLSVersion.TLSv1_2)
+    assert s.version() == "TLSv1.2" and s.cipher()[0].endswith(("GCM-SHA256", "GCM-SHA384",
+                                                                "CHACHA20-POLY1305"))
+    s.close()
+    # CBC (non-AEAD) suites are not offered under TLS 1.2
+    with pytest.raises(ssl.SSLError):
+        handshake_with(t, ssl.TLSVersion.TLSv1_2, "ECDHE-ECDSA-AES128-SHA256:ECDHE-ECDSA-AES128-SHA")
+    # nor TLS 1.1 or 1.0, even to a client that allows them
+    for old in (ssl.TLSVersion.TLSv1_1, ssl.TLSVersion.TLSv1):
+        with pytest.raises(ssl.SSLError):
+            handshake_with(t, old, "ALL:@SECLEVEL=0")
