@@ -93,7 +93,7 @@ static struct tls_conn *tls_of(struct conn *c)
 
 /* "id=W-N address:port fd=N" of a connection, for log lines only (it costs a system call):
  * the id ties every line about one connection together, across workers too. */
-#define CONN_TAG_LEN (NET_PEER_NAME_LEN + 32)
+#define CONN_TAG_LEN (NET_PEER_NAME_LEN + IP_ADDR_TEXT_LEN + 32)
 #define PEER(c) conn_tag(srv, (c), (char[CONN_TAG_LEN]){ 0 })
 
 static const char *conn_tag(const struct server *srv, const struct conn *c, char *out)
