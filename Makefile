@@ -10,12 +10,12 @@ WARN    := -std=gnu11 -Wall -Wextra $(WERROR) -Wshadow -Wstrict-prototypes -Wmis
 # CFLAGS, CPPFLAGS and LDFLAGS from the environment or the command line are honoured (a
 # distribution's hardening flags); these two are added to them.
 override CPPFLAGS += -Iinclude -D_GNU_SOURCE
-LDLIBS  := -lcrypto -lz
+LDLIBS  := -lssl -lcrypto -lz
 
 SERVER_SRCS := src/activation.c src/buf.c src/conn.c src/deflate.c src/deflate_offer.c src/forwarded.c src/frame.c src/handshake.c src/http_request.c \
                src/ip_addr.c src/ip_limit.c src/log.c \
                src/loop.c src/metrics.c src/net.c src/notify.c src/options.c src/outq.c \
-               src/pages.c src/proc_stats.c src/server.c src/session.c src/simd.c src/supervisor.c src/utf8.c
+               src/pages.c src/proc_stats.c src/server.c src/session.c src/simd.c src/supervisor.c src/tls.c src/utf8.c
 # The pure parts: no sockets, so unit tests and fuzzers link them directly.
 CORE_SRCS   := src/buf.c src/deflate.c src/deflate_offer.c src/forwarded.c src/frame.c src/handshake.c src/http_request.c src/ip_addr.c \
                src/ip_limit.c src/log.c src/outq.c src/session.c src/simd.c \
@@ -27,7 +27,7 @@ PY      := $(VENV)/bin/python
 
 .PHONY: all run check deps build-deps install uninstall build-clang bench bench-deflate bench-micro \
         bench-instr bench-report bench-c1m test-unit \
-        test-blackbox autobahn autobahn-nginx autobahn-asan autobahn-all test-asan test-asan-unit \
+        test-blackbox autobahn autobahn-nginx autobahn-tls autobahn-asan autobahn-all test-asan test-asan-unit \
         test-valgrind fuzz fuzz-check clean \
         test-browser browser-deps
 
@@ -100,6 +100,10 @@ AUTOBAHN_REPORTS ?= reports
 autobahn: deps $(BUILD)/websock
 	WEBSOCK_BIN=$(BUILD)/websock autobahn/run.sh --report-dir $(AUTOBAHN_REPORTS)
 
+# The whole suite over wss:// against websock's own TLS (a throwaway self-signed certificate).
+autobahn-tls: deps $(BUILD)/websock
+	WEBSOCK_BIN=$(BUILD)/websock autobahn/run.sh --tls --report-dir $(AUTOBAHN_REPORTS)/tls
+
 # The gate through nginx running deploy/nginx.conf: the documented proxy set-up must keep every
 # case OK. Cases 1.*-10.* and a sample of 12.*/13.* (autobahn/README.md, "Scopes").
 autobahn-nginx: deps $(BUILD)/websock
@@ -145,7 +149,7 @@ FUZZ_SECONDS ?= 60
 FUZZ_CFLAGS  := -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all -DOUTQ_REF_MIN=8
 # The whole-connection target links conn.c with its own fake transport in place of loop.c and
 # net.c; the others need only the pure parts.
-FUZZ_SRCS_conn := src/conn.c src/options.c
+FUZZ_SRCS_conn := src/conn.c src/options.c src/tls.c
 
 $(BUILD)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(CORE_SRCS) $(FUZZ_SRCS_conn) $(wildcard include/*.h) \
                       src/console.html

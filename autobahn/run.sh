@@ -3,8 +3,11 @@
 # against it (the cases of --scope: full = all 517, 1.* to 13.*), stop it with SIGTERM, and judge
 # reports/servers/index.json with autobahn/check_report.py. Exit status: the checker's, or 1 on
 # any runner/server trouble. --via-nginx puts nginx with deploy/nginx.conf between the two.
+# --tls runs the suite over wss:// against websock's own TLS (--tls-port, TLS only, a throwaway
+# self-signed certificate: wstest does not verify it when the spec names no hostname).
 #
-# usage: autobahn/run.sh [--bin PATH] [--report-dir DIR] [--via-nginx] [--scope full|nginx-sample]
+# usage: autobahn/run.sh [--bin PATH] [--report-dir DIR] [--via-nginx] [--tls]
+#                        [--scope full|nginx-sample]
 # env:   WEBSOCK_BIN (default build/websock), AUTOBAHN_TIMEOUT (seconds, default 2400),
 #        AUTOBAHN_RUNNER=wstest|kosoku (default: wstest if it can be had, else kosoku)
 set -euo pipefail
@@ -16,9 +19,10 @@ report_dir=$top/reports
 limit=${AUTOBAHN_TIMEOUT:-2400}
 runner=${AUTOBAHN_RUNNER:-}
 via_nginx=0
+tls=0
 scope=full
 
-usage() { sed -n 's/^# \{0,1\}//; 7,9p' "${BASH_SOURCE[0]}"; exit "${1:-2}"; }
+usage() { sed -n 's/^# \{0,1\}//; 9,12p' "${BASH_SOURCE[0]}"; exit "${1:-2}"; }
 die() { echo "autobahn: $*" >&2; exit 1; }
 say() { echo "autobahn: $*"; }
 
@@ -27,6 +31,7 @@ while (($#)); do
     --bin) [[ $# -ge 2 ]] || usage; bin=$2; shift 2 ;;
     --report-dir) [[ $# -ge 2 ]] || usage; report_dir=$2; shift 2 ;;
     --via-nginx) via_nginx=1; shift ;;
+    --tls) tls=1; shift ;;
     --scope) [[ $# -ge 2 ]] || usage; scope=$2; shift 2 ;;
     -h|--help) usage 0 ;;
     *) echo "autobahn: unknown argument: $1" >&2; usage ;;
@@ -189,8 +194,17 @@ server_log=$report_dir/websock.log
 # kosoku writes a whole message before it reads the echo; with websock's default 256 KiB output
 # high-water mark the two would wait on each other for the 8 and 16 MiB messages of 9.*, so under
 # kosoku the server may buffer a whole message (wstest reads while it writes and needs nothing).
+if ((tls)); then
+  ((via_nginx == 0)) || die "--tls and --via-nginx do not go together"
+  command -v openssl >/dev/null || die "--tls needs the openssl command (apt-get install openssl)"
+  openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 \
+    -subj /CN=localhost -keyout "$tmp/key.pem" -out "$tmp/cert.pem" 2>/dev/null \
+    || die "cannot make a test certificate with openssl"
+fi
 launch_websock() {
   local args=(--port "$1" --bind 127.0.0.1 --log-level warn)
+  ((tls)) && args=(--port 0 --tls-port "$1" --tls-cert "$tmp/cert.pem" --tls-key "$tmp/key.pem"
+                   --bind 127.0.0.1 --log-level warn)
   [[ -n $kosoku ]] && args+=(--output-high-water 32M)
   exec "$bin" "${args[@]}"
 }
@@ -200,6 +214,8 @@ say "runner: $runner_desc; server: $bin on 127.0.0.1:$port (log: $server_log)"
 
 # The suite talks to target_port: websock's, or nginx's in front of it.
 target_port=$port agent=websock
+scheme=ws
+((tls)) && scheme=wss agent=websock-tls
 if ((via_nginx)); then
   agent=websock-via-nginx
   nginx_dir=$report_dir/nginx  # its config and logs stay with the report
@@ -223,12 +239,13 @@ fi
 spec_cases=$(python3 "$here/check_report.py" "${scope_args[@]}" --print-spec-cases)
 # The spec: autobahn/fuzzingclient.json with our port, agent, report directory and cases
 # substituted; it lives in this run's temporary directory.
-python3 - "$here/fuzzingclient.json" "$tmp/spec.json" "$target_port" "$out" "$agent" "$spec_cases" <<'EOF'
+python3 - "$here/fuzzingclient.json" "$tmp/spec.json" "$target_port" "$out" "$agent" "$spec_cases" \
+  "$scheme" <<'EOF'
 import json, re, sys
-src, dst, port, outdir, agent, cases = sys.argv[1:]
+src, dst, port, outdir, agent, cases, scheme = sys.argv[1:]
 spec = json.load(open(src))
 for server in spec["servers"]:
-    server["url"] = re.sub(r"^(wss?://[^/:]+)(:\d+)?", r"\g<1>:" + port, server["url"])
+    server["url"] = re.sub(r"^wss?(://[^/:]+)(:\d+)?", scheme + r"\g<1>:" + port, server["url"])
     server["agent"] = agent
 spec["outdir"] = outdir
 cases = json.loads(cases)

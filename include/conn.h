@@ -7,8 +7,8 @@
 #include "server.h"
 
 /* Takes ownership of an accepted socket; peer is the client's address (NULL over a Unix
- * socket), for the per-address limits. */
-void conn_accept(struct server *srv, int fd, const struct ip_addr *peer);
+ * socket), for the per-address limits; tls: it came on the --tls-port listener. */
+void conn_accept(struct server *srv, int fd, const struct ip_addr *peer, bool tls);
 
 /* Dispatches a readiness event for the connection owning w. */
 void conn_on_event(struct server *srv, struct io_watch *w, unsigned events);

@@ -113,4 +113,11 @@
  * long (it is past its own bound, or hung) is killed. */
 #define WORKER_STOP_GRACE_MS 2000
 
+/* TLS handshake steps (an SSL_read before the handshake is done: a ClientHello costs a
+ * signature and a key exchange, ~0.2 ms) per loop turn; past it a connection waits for the
+ * next turn, so a handshake flood cannot freeze the echoes of open connections. */
+#define TLS_HANDSHAKES_PER_TURN 16
+/* Output spans of one event are gathered into records of up to this size (TLS's maximum). */
+#define TLS_RECORD_SIZE 16384
+
 #endif

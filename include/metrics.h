@@ -34,6 +34,9 @@ struct metrics {
     uint64_t rejected[METRICS_STATUS_COUNT]; /* error responses, by status as listed above */
     uint64_t ip_limited[2];      /* refused per client address: over connections, over rate */
     uint64_t deflate_negotiated; /* upgrades that agreed permessage-deflate */
+    uint64_t tls_handshakes;     /* TLS handshakes completed (--tls-port) */
+    uint64_t tls_failures;       /* TLS connections that ended before their handshake completed */
+    uint64_t tls_ktls;           /* handshakes after which the kernel (kTLS) does the sending */
 };
 
 enum { METRICS_IP_CONNECTIONS, METRICS_IP_RATE };

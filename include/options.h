@@ -13,7 +13,10 @@
 
 struct options {
     const char *bind;          /* NULL: all interfaces, IPv6 and IPv4 */
-    int port;
+    int port;                  /* 0: no plain listener (TLS only) */
+    int tls_port;              /* 0: no TLS listener */
+    const char *tls_cert;      /* PEM chain and key for tls_port; SIGHUP re-reads them */
+    const char *tls_key;
     const char *path;
     uint64_t max_message;
     uint32_t coalesce_max;

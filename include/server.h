@@ -15,6 +15,7 @@
 #include "outq.h"
 #include "session.h"
 #include "timer_list.h"
+#include "tls.h"
 
 struct conn;
 struct pollfd;
@@ -26,6 +27,10 @@ struct server {
     struct io_loop *loop;
     struct io_watch listeners[MAX_LISTEN_FDS]; /* one, or those a service manager passed */
     int listener_count;
+    struct io_watch tls_listener; /* --tls-port (fd -1: none) */
+    struct tls_ctx *tls;       /* what new TLS connections get; SIGHUP replaces it */
+    int tls_turn;              /* TLS handshake steps left in this loop turn */
+    uint8_t *tls_wbuf;         /* gathers an event's output spans into whole TLS records */
     struct io_watch signals;
     int spare_fd;              /* kept open so an EMFILE can still be answered by accept+close */
     struct log_rate fd_refusals; /* those answers: one log line per interval, with a count */
@@ -77,6 +82,7 @@ struct worker_ctx {
     int listen_fds[MAX_LISTEN_FDS]; /* opened by the supervisor (or passed to it by the service */
     int listeners;             /*   manager), shared with it */
     bool activated;            /* passed by the service manager: shared by every worker */
+    int tls_fd;                /* the worker's own --tls-port socket, or -1 */
     int *peer_fds;             /* the other workers' sockets, malloc'd (NULL: none); */
     int peers;                 /*   server_init takes the array and the descriptors */
     int index;                 /* 1..N */

@@ -17,6 +17,7 @@
 #include "http_request.h"
 #include "net.h"
 #include "pages.h"
+#include "tls.h"
 
 enum conn_state {
     CONN_HANDSHAKE, /* reading the HTTP upgrade request */
@@ -41,6 +42,9 @@ struct conn {
     bool upgraded : 1;       /* answered 101: counted as open until teardown */
     uint8_t close_by : 2;    /* who sent the first Close: CLOSE_BY_* */
     bool peer_fin : 1;       /* read the end of the peer's input (its FIN) */
+    bool tls : 1;            /* a wss:// connection: a struct conn_tls (see tls_of) */
+    bool tls_rw : 1;         /* its last read needs the socket writable to go on */
+    bool tls_wr : 1;         /* its last write needs the socket readable to go on */
     uint8_t pings;           /* keep-alive pings sent since the peer was last heard */
     bool sending : 1;        /* output pending: the timer is in the sending list */
     bool refused : 1;        /* over --max-connections: being answered with 503 */
@@ -70,6 +74,17 @@ struct conn {
 /* glibc's malloc serves 232 bytes from a 240-byte chunk: the measured idle cost per connection
  * (test_deflate_memory.py) is that chunk. */
 _Static_assert(sizeof(struct conn) <= 232, "memory per idle connection is a headline figure");
+
+/* A TLS connection carries its session after the struct, so plain ones pay nothing for it. */
+struct conn_tls {
+    struct conn c;
+    struct tls_conn *session;
+};
+
+static struct tls_conn *tls_of(struct conn *c)
+{
+    return ((struct conn_tls *)c)->session;
+}
 
 /* conn.per_ip of a connection from a trusted proxy: charged to the client its request names. */
 #define PER_IP_AT_REQUEST UINT32_MAX
@@ -240,6 +255,13 @@ static void teardown(struct server *srv, struct conn *c, const char *why)
     /* Input we never read would turn our close into a reset, destroying the output still on
      * its way (a Close frame, the end of an echo): drop it first. */
     net_discard_input(c->watch.fd, srv->rbuf, READ_BUFFER_SIZE);
+    if (c->tls) {
+        uint64_t in, out; /* a port probe that sent nothing is no failed handshake */
+        if (!tls_handshake_done(tls_of(c)) &&
+            (!net_byte_counts(c->watch.fd, &in, &out) || in > c->peer_fin))
+            srv->metrics->tls_failures++;
+        tls_conn_free(tls_of(c));
+    }
     close(c->watch.fd);
     timer_unlink(&c->timer);
     session_free(&c->session);
@@ -277,15 +299,68 @@ void conn_free_closed(struct server *srv)
     }
 }
 
+/* The TLS transport, shaped like the socket calls: bytes, or -1 with errno EAGAIN (retry on
+ * readiness; tls_wr/tls_rw say which) or another errno, with *why a reason when TLS gave one. */
+static ssize_t tls_send(struct conn *c, const void *p, size_t len, const char **why)
+{
+    ssize_t n = tls_write(tls_of(c), p, len, why);
+    c->tls_wr = n == TLS_WANT_READ;
+    if (n > 0)
+        return n;
+    if (n != TLS_ERROR)
+        errno = EAGAIN;
+    else if (*why)
+        errno = EPROTO;
+    return -1;
+}
+
+/* An event's output spans over TLS: small spans (a frame header beside its payload) are
+ * gathered into whole records, large ones go as they are. Returns the bytes taken, or -1. */
+static ssize_t tls_sendv(struct server *srv, struct conn *c, const struct iovec *iov, int cnt,
+                         const char **why)
+{
+    size_t total = 0, off = 0;
+    int i = 0;
+    while (i < cnt) {
+        const uint8_t *p = (const uint8_t *)iov[i].iov_base + off;
+        size_t len = iov[i].iov_len - off;
+        if (len < TLS_RECORD_SIZE && i < cnt - 1) {
+            len = 0;
+            for (int j = i; j < cnt && len < TLS_RECORD_SIZE; j++) {
+                size_t from = j == i ? off : 0, take = iov[j].iov_len - from;
+                if (take > TLS_RECORD_SIZE - len)
+                    take = TLS_RECORD_SIZE - len;
+                memcpy(srv->tls_wbuf + len, (const uint8_t *)iov[j].iov_base + from, take);
+                len += take;
+            }
+            p = srv->tls_wbuf;
+        }
+        ssize_t n = len ? tls_send(c, p, len, why) : 0;
+        if (n < 0)
+            return total ? (ssize_t)total : -1; /* the rest waits in c->out, same bytes */
+        total += (size_t)n;
+        size_t adv = (size_t)n;
+        while (i < cnt && adv >= iov[i].iov_len - off) {
+            adv -= iov[i].iov_len - off;
+            i++;
+            off = 0;
+        }
+        off += adv;
+    }
+    return (ssize_t)total;
+}
+
 /* Writes queued output. Returns false if the connection was torn down. */
 static bool flush(struct server *srv, struct conn *c)
 {
     while (buf_len(&c->out)) {
-        ssize_t n = net_send(c->watch.fd, buf_head(&c->out), buf_len(&c->out));
+        const char *why = NULL;
+        ssize_t n = c->tls ? tls_send(c, buf_head(&c->out), buf_len(&c->out), &why)
+                           : net_send(c->watch.fd, buf_head(&c->out), buf_len(&c->out));
         if (n < 0) {
             if (errno == EAGAIN || errno == EWOULDBLOCK)
                 return true;
-            teardown(srv, c, strerror(errno));
+            teardown(srv, c, why ? why : strerror(errno));
             return false;
         }
         buf_consume(&c->out, (size_t)n);
@@ -308,11 +383,13 @@ static bool send_scratch(struct server *srv, struct conn *c)
         struct iovec iov[OUTQ_MAX_IOV];
         int cnt = outq_iov(q, iov);
         /* send() for one span (the usual echo): the kernel's sendmsg path costs more. */
-        ssize_t n = cnt == 1 ? net_send(c->watch.fd, iov[0].iov_base, iov[0].iov_len)
-                             : net_sendv(c->watch.fd, iov, cnt);
+        const char *why = NULL;
+        ssize_t n = c->tls      ? tls_sendv(srv, c, iov, cnt, &why)
+                    : cnt == 1 ? net_send(c->watch.fd, iov[0].iov_base, iov[0].iov_len)
+                               : net_sendv(c->watch.fd, iov, cnt);
         if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK) {
             outq_clear(q);
-            teardown(srv, c, strerror(errno));
+            teardown(srv, c, why ? why : strerror(errno));
             return false;
         }
         sent = n > 0 ? (size_t)n : 0;
@@ -370,6 +447,8 @@ static bool paused_by_cap(struct server *srv, struct conn *c)
     return pause;
 }
 
+static void queue_backlog(struct server *srv, struct conn *c);
+
 /* Brings the timer list, the registered events and the closing steps in line with the state.
  * Every handler ends here, so the rules live in one place. */
 static void settle(struct server *srv, struct conn *c)
@@ -377,6 +456,8 @@ static void settle(struct server *srv, struct conn *c)
     if (c->state == CONN_DRAINING && !buf_len(&c->out))
         return teardown(srv, c, "peer ended its input; all output sent");
     if (c->state == CONN_FLUSHING && !buf_len(&c->out)) {
+        if (c->tls)
+            tls_close_notify(tls_of(c));
         shutdown(c->watch.fd, SHUT_WR);
         c->state = CONN_LINGER;
         if (srv->stopping)
@@ -410,6 +491,15 @@ static void settle(struct server *srv, struct conn *c)
     }
     if (buf_len(&c->out))
         mask |= IO_WRITE;
+    if (c->tls) {
+        /* TLS may need the other direction to go on (a key update, a handshake message). */
+        mask |= (c->tls_rw ? IO_WRITE : 0) | (c->tls_wr ? IO_READ : 0);
+        /* Input decrypted ahead, that no readiness event will announce, once reading
+         * resumes: the backlog run reads it. */
+        if ((mask & IO_READ) && !(c->watch.mask & IO_READ) && c->state != CONN_CLOSED &&
+            tls_pending(tls_of(c)))
+            queue_backlog(srv, c);
+    }
     if (mask)
         mask |= IO_EDGE;
     if (loop_set(srv->loop, &c->watch, mask) < 0)
@@ -653,6 +743,22 @@ static void on_handshake_bytes(struct server *srv, struct conn *c, size_t n)
         conn_begin_shutdown(srv, &c->timer);
 }
 
+static bool on_readable(struct server *srv, struct conn *c, bool hangup);
+
+/* The TLS handshake of c completed. */
+static void tls_established(struct server *srv, struct conn *c)
+{
+    srv->metrics->tls_handshakes++;
+    if (tls_ktls_send(tls_of(c)))
+        srv->metrics->tls_ktls++;
+    if (srv->log.level >= LOG_DEBUG) {
+        char what[96];
+        log_debug(&srv->log, "%s TLS established: %s, kTLS %s", PEER(c),
+                  tls_describe(tls_of(c), what, sizeof what),
+                  tls_ktls_send(tls_of(c)) ? "on" : "off");
+    }
+}
+
 void conn_run_backlog(struct server *srv)
 {
     struct conn *list = srv->backlog;
@@ -668,22 +774,83 @@ void conn_run_backlog(struct server *srv)
         }
         struct buf left = c->in;
         c->in = (struct buf){ 0 };
-        if (c->state == CONN_OPEN)
+        if (c->state == CONN_OPEN && (buf_len(&left) || session_has_backlog(&c->session)))
             feed(srv, c, left.data ? left.data + left.start : srv->rbuf, buf_len(&left));
         buf_free(&left);
         if (c->state != CONN_CLOSED)
             settle(srv, c);
+        /* TLS: input the session holds, or a handshake the last turn had no budget for. */
+        if (c->tls && c->state != CONN_CLOSED && (c->watch.mask & IO_READ)) {
+            on_readable(srv, c, false);
+            if (c->state != CONN_CLOSED)
+                settle(srv, c);
+        }
     }
+}
+
+/* The TLS side of the read path: records decrypted into the shared buffer until the socket has
+ * no more (WANT_READ) or the buffer is full. *more: input may be left inside the session (or a
+ * handshake waits for the next turn's budget), that no readiness event will announce. */
+static ssize_t tls_receive(struct server *srv, struct conn *c, bool *more, const char **why)
+{
+    struct tls_conn *t = tls_of(c);
+    size_t got = 0;
+    bool was_done = tls_handshake_done(t);
+    c->tls_rw = false;
+    while (got < READ_BUFFER_SIZE) {
+        if (!tls_handshake_done(t)) {
+            if (srv->tls_turn <= 0) {
+                *more = true;
+                break;
+            }
+            srv->tls_turn--;
+        }
+        ssize_t n = tls_read(t, srv->rbuf + got, READ_BUFFER_SIZE - got, why);
+        if (n > 0) {
+            got += (size_t)n;
+            continue;
+        }
+        if (n == TLS_WANT_WRITE)
+            c->tls_rw = true;
+        if (n == TLS_WANT_READ || n == TLS_WANT_WRITE)
+            break;
+        if (got) { /* the end or an error behind data: the data first, the rest next turn */
+            *more = true;
+            break;
+        }
+        if (n == 0)
+            return 0;
+        if (*why)
+            errno = EPROTO;
+        return -1;
+    }
+    if (!was_done && tls_handshake_done(t))
+        tls_established(srv, c);
+    if (got == READ_BUFFER_SIZE || tls_pending(t))
+        *more = true;
+    if (!got)
+        errno = EAGAIN;
+    return got ? (ssize_t)got : -1;
 }
 
 /* One read per readiness event. Returns true when input may be left: the read filled the buffer,
  * or the peer's end of input (hangup) is still to be read behind the data. */
 static bool on_readable(struct server *srv, struct conn *c, bool hangup)
 {
-    ssize_t n = net_recv(c->watch.fd, srv->rbuf, READ_BUFFER_SIZE);
+    bool more = false;
+    const char *why = NULL;
+    ssize_t n = c->tls ? tls_receive(srv, c, &more, &why)
+                       : net_recv(c->watch.fd, srv->rbuf, READ_BUFFER_SIZE);
+    if (more) { /* TLS: read on in the backlog run, after the others had their turn */
+        queue_backlog(srv, c);
+        hangup = false;
+    }
     if (n < 0) {
-        if (errno != EAGAIN && errno != EWOULDBLOCK)
-            teardown(srv, c, strerror(errno));
+        if (errno != EAGAIN && errno != EWOULDBLOCK) {
+            if (c->tls)
+                log_debug(&srv->log, "%s %s", PEER(c), why ? why : strerror(errno));
+            teardown(srv, c, why ? why : strerror(errno));
+        }
         return false;
     }
     if (n == 0)
@@ -714,17 +881,20 @@ static bool on_readable(struct server *srv, struct conn *c, bool hangup)
     default:
         break; /* lingering: input is discarded */
     }
-    return (size_t)n == READ_BUFFER_SIZE || hangup;
+    return !c->tls && ((size_t)n == READ_BUFFER_SIZE || hangup);
 }
 
 void conn_on_event(struct server *srv, struct io_watch *w, unsigned events)
 {
     struct conn *c = conn_of(w, watch);
-    /* An earlier event of this batch may have closed it, or stopped reading it. */
-    if ((events & IO_WRITE) && c->state != CONN_CLOSED && buf_len(&c->out))
+    /* An earlier event of this batch may have closed it, or stopped reading it. TLS may
+     * need one direction for the other. */
+    bool writable = (events & IO_WRITE) || (c->tls_wr && (events & IO_READ));
+    bool readable = (events & IO_READ) || (c->tls_rw && (events & IO_WRITE));
+    if (writable && c->state != CONN_CLOSED && buf_len(&c->out))
         flush(srv, c);
     bool unread = false;
-    if ((events & IO_READ) && c->state != CONN_CLOSED && (c->watch.mask & IO_READ))
+    if (readable && c->state != CONN_CLOSED && (c->watch.mask & IO_READ))
         unread = on_readable(srv, c, events & IO_HANGUP);
     if (c->state == CONN_CLOSED)
         return;
@@ -738,7 +908,7 @@ void conn_on_event(struct server *srv, struct io_watch *w, unsigned events)
         teardown(srv, c, "epoll_ctl failed");
 }
 
-void conn_accept(struct server *srv, int fd, const struct ip_addr *peer)
+void conn_accept(struct server *srv, int fd, const struct ip_addr *peer, bool tls)
 {
     bool refuse = srv->conn_count - srv->refusing >= srv->max_conns;
     /* Per address: a trusted proxy is not a client, the request it forwards names one. */
@@ -762,7 +932,15 @@ void conn_accept(struct server *srv, int fd, const struct ip_addr *peer)
         close(fd);
         return;
     }
-    struct conn *c = calloc(1, sizeof *c);
+    struct conn *c = calloc(1, tls ? sizeof(struct conn_tls) : sizeof *c);
+    if (c && tls) {
+        c->tls = true;
+        ((struct conn_tls *)c)->session = tls_conn_new(srv->tls, fd);
+        if (!tls_of(c)) {
+            free(c);
+            c = NULL;
+        }
+    }
     if (!c) {
         log_error(&srv->log, "out of memory accepting a connection");
         if (per_ip != PER_IP_AT_REQUEST)

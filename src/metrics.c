@@ -111,6 +111,9 @@ static void load_slot(const struct metrics *m, struct metrics *c)
     load_counts(c->rejected, m->rejected, METRICS_STATUS_COUNT);
     load_counts(c->ip_limited, m->ip_limited, 2);
     c->deflate_negotiated = load(&m->deflate_negotiated);
+    c->tls_handshakes = load(&m->tls_handshakes);
+    c->tls_failures = load(&m->tls_failures);
+    c->tls_ktls = load(&m->tls_ktls);
     /* A code is stored before its first count, so a code read may still have 0 closes. */
     for (size_t i = 0; i < METRICS_APP_CODES; i++) {
         c->app_code[i] = __atomic_load_n(&m->app_code[i], __ATOMIC_RELAXED);
@@ -147,6 +150,9 @@ static void add_slot(struct metrics_snapshot *s, const struct metrics *c)
     add_counts(t->rejected, c->rejected, METRICS_STATUS_COUNT);
     add_counts(t->ip_limited, c->ip_limited, 2);
     t->deflate_negotiated += c->deflate_negotiated;
+    t->tls_handshakes += c->tls_handshakes;
+    t->tls_failures += c->tls_failures;
+    t->tls_ktls += c->tls_ktls;
     for (size_t i = 0; i < METRICS_APP_CODES && c->app_code[i]; i++) {
         size_t k = 0;
         while (k < s->apps && s->app_code[k] != c->app_code[i])
@@ -419,6 +425,14 @@ size_t metrics_format(const struct metrics_snapshot *s, char *out, size_t cap)
     for (size_t i = 0; i < sizeof z / sizeof z[0]; i++)
         put(&t, "websock_deflate_bytes_total{direction=\"%s\",form=\"%s\"} %llu\n", z[i].dir,
             z[i].form, (unsigned long long)z[i].v);
+    single(&t, "websock_tls_handshakes_total", "counter",
+           "TLS handshakes completed on --tls-port.", m->tls_handshakes);
+    single(&t, "websock_tls_handshake_failures_total", "counter",
+           "TLS connections that ended before their handshake completed (bad input, an old "
+           "protocol, no common cipher, the handshake timeout).", m->tls_failures);
+    single(&t, "websock_tls_ktls_total", "counter",
+           "TLS handshakes after which kernel TLS (kTLS) does the sending: 0 where the kernel "
+           "offers no tls ULP.", m->tls_ktls);
     per_worker(&t, s);
     process(&t, s);
     return t.len;

@@ -37,7 +37,7 @@ static void usage(FILE *f)
             "Usage: websock [options]\n"
             "A strictly conformant RFC 6455 WebSocket echo server.\n"
             "\n"
-            "  --port N              TCP port to listen on (default %d)\n"
+            "  --port N              TCP port to listen on (default %d); 0: none (TLS only)\n"
             "  --bind ADDR           IPv4 or IPv6 literal to bind (default: all addresses, on\n"
             "                        one dual-stack :: socket, or 0.0.0.0 without IPv6)\n"
             "  --path PATH           WebSocket endpoint path (default %s)\n"
@@ -89,6 +89,9 @@ static void usage(FILE *f)
             "  --workers N           N > 1: N worker processes share the port (SO_REUSEPORT),\n"
             "                        restarted if they die (default %d: one process)\n"
             "  --unix PATH           listen on this Unix domain socket instead of TCP\n"
+            "  --tls-port N          also serve wss:// on this TCP port (same --bind)\n"
+            "  --tls-cert FILE       PEM certificate chain for --tls-port (leaf first)\n"
+            "  --tls-key FILE        PEM private key of that certificate; SIGHUP re-reads both\n"
             "  --allow-origin LIST   browser origins that may connect besides the page's own:\n"
             "                        scheme://host[:port], comma-separated or repeated; null;\n"
             "                        * for any. Without Origin (not a browser) always allowed;\n"
@@ -318,7 +321,7 @@ int options_parse(int argc, char **argv, struct options *o)
            O_MAX_CONNECTIONS, O_MAX_BUFFERED, O_LOG_LEVEL, O_HELP, O_VERSION, O_NO_PAGE,
            O_WORKERS, O_UNIX, O_ALLOW_ORIGIN, O_PER_IP, O_RATE_PER_IP, O_BURST_PER_IP,
            O_TRUST_PROXY, O_PROXY_HEADER, O_PER_IP_EXEMPT, O_DEFLATE, O_LOG_FORMAT, O_ACCESS_LOG,
-           O_SHUTDOWN_TIMEOUT };
+           O_SHUTDOWN_TIMEOUT, O_TLS_PORT, O_TLS_CERT, O_TLS_KEY };
     static const struct option longopts[] = {
         { "port", required_argument, NULL, O_PORT },
         { "bind", required_argument, NULL, O_BIND },
@@ -351,6 +354,9 @@ int options_parse(int argc, char **argv, struct options *o)
         { "deflate", required_argument, NULL, O_DEFLATE },
         { "log-format", required_argument, NULL, O_LOG_FORMAT },
         { "access-log", required_argument, NULL, O_ACCESS_LOG },
+        { "tls-port", required_argument, NULL, O_TLS_PORT },
+        { "tls-cert", required_argument, NULL, O_TLS_CERT },
+        { "tls-key", required_argument, NULL, O_TLS_KEY },
         { 0 },
     };
     opterr = 0;
@@ -368,10 +374,22 @@ int options_parse(int argc, char **argv, struct options *o)
                 name = lo->name;
         switch (c) {
         case O_PORT:
-            if (parse_count(optarg, 1, 65535, &v))
-                return bad_value(name, optarg, "a port number (1 to 65535)");
+            if (parse_count(optarg, 0, 65535, &v))
+                return bad_value(name, optarg, "a port number (0 to 65535; 0: TLS only, with --tls-port)");
             o->port = (int)v;
             tcp_flag = "port";
+            break;
+        case O_TLS_PORT:
+            if (parse_count(optarg, 1, 65535, &v))
+                return bad_value(name, optarg, "a port number (1 to 65535)");
+            o->tls_port = (int)v;
+            tcp_flag = "tls-port";
+            break;
+        case O_TLS_CERT:
+            o->tls_cert = optarg;
+            break;
+        case O_TLS_KEY:
+            o->tls_key = optarg;
             break;
         case O_BIND: {
             unsigned char addr[sizeof(struct in6_addr)];
@@ -538,6 +556,22 @@ int options_parse(int argc, char **argv, struct options *o)
                 tcp_flag);
         return OPTIONS_EXIT_USAGE;
     }
+    if (o->tls_port && (!o->tls_cert || !o->tls_key)) {
+        fprintf(stderr, "websock: --tls-port: needs --tls-cert FILE and --tls-key FILE\n");
+        return OPTIONS_EXIT_USAGE;
+    }
+    if (!o->tls_port && (o->tls_cert || o->tls_key)) {
+        fprintf(stderr, "websock: --%s: needs --tls-port N\n", o->tls_cert ? "tls-cert" : "tls-key");
+        return OPTIONS_EXIT_USAGE;
+    }
+    if (!o->port && !o->tls_port) {
+        fprintf(stderr, "websock: --port 0: no plain listener needs --tls-port N (TLS only)\n");
+        return OPTIONS_EXIT_USAGE;
+    }
+    if (o->tls_port && o->tls_port == o->port) {
+        fprintf(stderr, "websock: --tls-port %d: the same port as --port\n", o->tls_port);
+        return OPTIONS_EXIT_USAGE;
+    }
     if (optind < argc) {
         fprintf(stderr, "websock: unexpected argument '%s' (see --help)\n", argv[optind]);
         return OPTIONS_EXIT_USAGE;
@@ -569,6 +603,12 @@ void options_listen_urls(const struct options *o, char *out, size_t len)
     char console[INET6_ADDRSTRLEN + 40] = "";
     if (o->console)
         snprintf(console, sizeof console, "console http://%s:%d/, ", host, o->port);
-    snprintf(out, len, "%s port %d: %sWebSocket ws://%s:%d%s", where, o->port, console, host,
-             o->port, o->path);
+    int n = 0;
+    out[0] = '\0';
+    if (o->port)
+        n = snprintf(out, len, "%s port %d: %sWebSocket ws://%s:%d%s", where, o->port, console,
+                     host, o->port, o->path);
+    if (o->tls_port && n >= 0 && (size_t)n < len)
+        snprintf(out + n, len - (size_t)n, "%s%sTLS port %d: WebSocket wss://%s:%d%s",
+                 n ? "; " : where, n ? "" : " ", o->tls_port, host, o->tls_port, o->path);
 }

@@ -92,6 +92,8 @@ static int open_listener(struct server *srv, const struct options *opt)
     if (n)
         return 0;
     char err[NET_ERR_LEN];
+    if (!opt->unix_path && !opt->port)
+        return 0; /* --port 0: TLS only */
     srv->listener_count = 1;
     if (opt->unix_path)
         srv->listeners[0].fd = net_listen_unix(opt->unix_path, err, sizeof err);
@@ -114,6 +116,63 @@ static void close_listeners(struct server *srv)
         close(srv->listeners[i].fd);
         srv->listeners[i].fd = -1;
     }
+    if (srv->tls_listener.fd >= 0) {
+        loop_set(srv->loop, &srv->tls_listener, 0);
+        close(srv->tls_listener.fd);
+        srv->tls_listener.fd = -1;
+    }
+}
+
+/* The TLS context from --tls-cert and --tls-key: at start, and again on SIGHUP. On failure the
+ * current one (if any) stays. */
+static int load_tls(struct server *srv)
+{
+    char err[512], serial[80];
+    struct tls_ctx *ctx = tls_ctx_new(srv->opt.tls_cert, srv->opt.tls_key, err, sizeof err);
+    if (!ctx) {
+        if (srv->tls)
+            log_error(&srv->log, "SIGHUP: TLS certificate not reloaded, keeping the current "
+                      "one: %s", err);
+        else
+            log_error(&srv->log, "TLS: %s", err);
+        return -1;
+    }
+    tls_ctx_describe(ctx, serial, sizeof serial);
+    log_info(&srv->log, "%sTLS certificate %s %s (serial %s), key %s", srv->tls ? "SIGHUP: " : "",
+             srv->tls ? "reloaded from" : "loaded from", srv->opt.tls_cert, serial,
+             srv->opt.tls_key);
+    tls_ctx_free(srv->tls); /* live connections keep their reference to the old one */
+    srv->tls = ctx;
+    return 0;
+}
+
+/* The --tls-port listener (a worker gets its own from the supervisor) and the context. */
+static int open_tls(struct server *srv, const struct worker_ctx *worker)
+{
+    if (!srv->opt.tls_port)
+        return 0;
+    if (load_tls(srv) < 0)
+        return -1;
+    srv->tls_wbuf = malloc(TLS_RECORD_SIZE);
+    if (!srv->tls_wbuf) {
+        log_error(&srv->log, "out of memory for TLS");
+        return -1;
+    }
+    if (worker) {
+        srv->tls_listener.fd = worker->tls_fd;
+    } else {
+        char err[NET_ERR_LEN];
+        srv->tls_listener.fd = net_listen(srv->opt.bind, srv->opt.tls_port, err, sizeof err);
+        if (srv->tls_listener.fd < 0) {
+            log_error(&srv->log, "%s", err);
+            return errno == EADDRINUSE ? 1 : -1;
+        }
+    }
+    if (!worker || worker->index == 1)
+        log_info(&srv->log, "TLS: kTLS %s", tls_kernel_offers_ktls()
+                 ? "offered by the kernel: used where the cipher allows (websock_tls_ktls_total)"
+                 : "not offered by this kernel (no tls ULP): TLS runs in user space");
+    return 0;
 }
 
 /* Which listener w is, or -1 for any other watch (a connection, the signals). */
@@ -177,6 +236,7 @@ int server_init(struct server *srv, const struct options *opt, const struct work
     srv->signals.fd = srv->spare_fd = -1;
     for (int i = 0; i < MAX_LISTEN_FDS; i++)
         srv->listeners[i].fd = -1;
+    srv->tls_listener.fd = -1;
     timer_list_init(&srv->handshaking, opt->handshake_timeout_ms);
     int64_t ping = opt->ping_interval_ms, idle = opt->idle_timeout_ms;
     timer_list_init(&srv->open, ping && (!idle || ping < idle) ? ping : idle);
@@ -214,6 +274,9 @@ int server_init(struct server *srv, const struct options *opt, const struct work
         if (rc)
             return rc;
     }
+    int trc = open_tls(srv, worker);
+    if (trc)
+        return trc;
     srv->signals.fd = net_signalfd();
     srv->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
     srv->loop = loop_create();
@@ -226,6 +289,8 @@ int server_init(struct server *srv, const struct options *opt, const struct work
     bool watching = srv->loop != NULL;
     for (int i = 0; watching && i < srv->listener_count; i++)
         watching = loop_set(srv->loop, &srv->listeners[i], IO_READ) == 0;
+    if (watching && srv->tls_listener.fd >= 0)
+        watching = loop_set(srv->loop, &srv->tls_listener, IO_READ) == 0;
     if (srv->signals.fd < 0 || srv->spare_fd < 0 || !watching || !srv->rbuf ||
         !srv->limits.zpool || !srv->limits.inflate_buf ||
         loop_set(srv->loop, &srv->signals, IO_READ) < 0) {
@@ -244,7 +309,7 @@ int server_init(struct server *srv, const struct options *opt, const struct work
         log_info(&srv->log, "websock %s listening on Unix socket %s, path %s", WEBSOCK_VERSION,
                  opt->unix_path, opt->path);
     else {
-        char urls[384];
+        char urls[512];
         options_listen_urls(opt, urls, sizeof urls);
         log_info(&srv->log, "websock %s listening on %s", WEBSOCK_VERSION, urls);
     }
@@ -262,6 +327,10 @@ void server_destroy(struct server *srv)
         if (srv->listeners[i].fd >= 0)
             close(srv->listeners[i].fd);
     loop_destroy(srv->loop);
+    if (srv->tls_listener.fd >= 0)
+        close(srv->tls_listener.fd);
+    tls_ctx_free(srv->tls);
+    free(srv->tls_wbuf);
     if (srv->owns_unix_path)
         unlink(srv->opt.unix_path);
     if (srv->signals.fd >= 0)
@@ -326,7 +395,7 @@ static void log_counts_due(struct server *srv)
 
 /* Accepts what waits on listen_fd, in a bounded batch (so a connection storm cannot starve
  * open clients); returns how many connections it took (refused ones included). */
-static int accept_from(struct server *srv, int listen_fd)
+static int accept_from(struct server *srv, int listen_fd, bool tls)
 {
     int taken = 0;
     for (; taken < 64; taken++) {
@@ -335,7 +404,7 @@ static int accept_from(struct server *srv, int listen_fd)
         int fd = net_accept(listen_fd, &peer, &has_peer);
         if (fd >= 0) {
             srv->metrics->accepted++;
-            conn_accept(srv, fd, has_peer ? &peer : NULL);
+            conn_accept(srv, fd, has_peer ? &peer : NULL, tls);
             continue;
         }
         if (errno == EMFILE || errno == ENFILE) {
@@ -364,7 +433,7 @@ static void check_peers(struct server *srv)
     for (int i = 0; i < srv->peers; i++) {
         bool waiting = ready > 0 && (srv->peer_poll[i].revents & POLLIN);
         if (waiting && srv->peer_waiting[i])
-            taken += accept_from(srv, srv->peer_fds[i]);
+            taken += accept_from(srv, srv->peer_fds[i], false);
         srv->peer_waiting[i] = waiting;
     }
     if (taken && log_rate_hit(&srv->takeovers, srv->now_ms, (uint64_t)taken))
@@ -458,9 +527,12 @@ static void on_signal(struct server *srv)
         int sig = (int)si.ssi_signo;
         switch (sig) {
         case SIGHUP:
-            /* The conventional "reload": TLS certificates will be re-read here. */
-            log_info(&srv->log, "SIGHUP: nothing to reload: the log is stderr (no file to "
-                     "reopen) and there is no certificate; still running");
+            /* The conventional "reload": the TLS certificate and key are read anew. */
+            if (srv->opt.tls_port)
+                load_tls(srv);
+            else
+                log_info(&srv->log, "SIGHUP: nothing to reload: the log is stderr (no file to "
+                         "reopen) and there is no certificate; still running");
             break;
         case SIGUSR1:
             log_status(srv);
@@ -576,12 +648,16 @@ int server_run(struct server *srv)
             return 1;
         }
         srv->now_ms = monotonic_ms();
+        srv->tls_turn = TLS_HANDSHAKES_PER_TURN;
         for (int i = 0; i < n; i++) {
             struct io_watch *w = events[i].watch;
             int l = listener_of(srv, w);
             if (l >= 0) {
                 if (srv->listeners[l].fd >= 0)
-                    accept_from(srv, srv->listeners[l].fd);
+                    accept_from(srv, srv->listeners[l].fd, false);
+            } else if (w == &srv->tls_listener) {
+                if (w->fd >= 0)
+                    accept_from(srv, w->fd, true);
             } else if (w == &srv->signals) {
                 on_signal(srv);
             } else {

@@ -16,10 +16,12 @@
 #include "log.h"
 #include "net.h"
 #include "notify.h"
+#include "tls.h"
 
 struct worker_slot {
     pid_t pid;              /* 0: not running */
     int listen_fd;          /* the worker's own SO_REUSEPORT socket; -1 with shared ones */
+    int tls_fd;             /* its own --tls-port socket, or -1 */
     int64_t started_ms;
     int64_t restart_at_ms;  /* while not running (and not stopping): when to fork it again */
     unsigned quick_exits;   /* deaths in a row, each soon after its start */
@@ -71,7 +73,7 @@ static int open_listeners(struct supervisor *sv)
         sv->owns_unix_path = fd >= 0;
         if (fd >= 0)
             return 0;
-    } else {
+    } else if (opt->port) {
         int *fds = malloc((size_t)sv->n * sizeof *fds);
         int rc = fds ? net_listen_shared(opt->bind, opt->port, sv->n, fds, err, sizeof err) : -1;
         if (!fds)
@@ -81,9 +83,37 @@ static int open_listeners(struct supervisor *sv)
         free(fds);
         if (rc == 0)
             return 0;
+    } else {
+        return 0; /* --port 0: TLS only */
     }
     log_error(&sv->log, "%s", err);
     return -1;
+}
+
+/* --tls-port: one SO_REUSEPORT socket per worker, like the plain port's. The certificate is
+ * checked here once, so that a bad one stops the start instead of every worker. */
+static int open_tls_listeners(struct supervisor *sv)
+{
+    const struct options *opt = sv->opt;
+    if (!opt->tls_port)
+        return 0;
+    char err[NET_ERR_LEN];
+    struct tls_ctx *check = tls_ctx_new(opt->tls_cert, opt->tls_key, err, sizeof err);
+    if (!check) {
+        log_error(&sv->log, "TLS: %s", err);
+        return -1;
+    }
+    tls_ctx_free(check);
+    int *fds = malloc((size_t)sv->n * sizeof *fds);
+    int rc = fds ? net_listen_shared(opt->bind, opt->tls_port, sv->n, fds, err, sizeof err) : -1;
+    if (!fds)
+        snprintf(err, sizeof err, "out of memory");
+    for (int i = 0; rc == 0 && i < sv->n; i++)
+        sv->slots[i].tls_fd = fds[i];
+    free(fds);
+    if (rc < 0)
+        log_error(&sv->log, "%s", err);
+    return rc;
 }
 
 /* The supervisor's copies; worker keep (-1: none) keeps its own socket and the shared ones
@@ -93,8 +123,10 @@ static void close_listeners(struct supervisor *sv, int keep)
     for (int i = 0; i < sv->n; i++) {
         if (sv->slots[i].listen_fd >= 0 && i != keep)
             close(sv->slots[i].listen_fd);
+        if (sv->slots[i].tls_fd >= 0 && i != keep)
+            close(sv->slots[i].tls_fd);
         if (i != keep)
-            sv->slots[i].listen_fd = -1;
+            sv->slots[i].listen_fd = sv->slots[i].tls_fd = -1;
     }
     if (keep >= 0)
         return;
@@ -126,8 +158,15 @@ static void become_worker(struct supervisor *sv, int i, struct worker_ctx *worke
         worker->listeners = sv->shared_count;
     } else {
         worker->listen_fds[0] = sv->slots[i].listen_fd;
-        worker->listeners = 1;
+        worker->listeners = sv->slots[i].listen_fd >= 0;
     }
+    /* Only its own TLS socket: the other workers' are not taken over (see check_peers). */
+    worker->tls_fd = sv->slots[i].tls_fd;
+    for (int j = 0; j < sv->n; j++)
+        if (j != i && sv->slots[j].tls_fd >= 0) {
+            close(sv->slots[j].tls_fd);
+            sv->slots[j].tls_fd = -1;
+        }
     worker->activated = sv->activated;
     worker->index = i + 1;
     worker->shared = sv->shared;
@@ -401,7 +440,7 @@ int supervisor_run(const struct options *opt, struct worker_ctx *worker)
         return 1;
     }
     for (int i = 0; i < sv.n; i++)
-        sv.slots[i].listen_fd = -1;
+        sv.slots[i].listen_fd = sv.slots[i].tls_fd = -1;
     signal(SIGPIPE, SIG_IGN);
     signal(SIGCHLD, SIG_DFL); /* an inherited SIG_IGN would reap workers behind our back */
     net_handled_signals(&sv.signals);
@@ -409,14 +448,14 @@ int supervisor_run(const struct options *opt, struct worker_ctx *worker)
     sigprocmask(SIG_BLOCK, &sv.signals, NULL);
 
     int rc = 1;
-    if (open_listeners(&sv) == 0) {
+    if (open_listeners(&sv) == 0 && open_tls_listeners(&sv) == 0) {
         if (sv.activated)
             log_info(&sv.log, "supervisor: %d workers sharing the %d socket(s) from the service "
                      "manager", sv.n, sv.shared_count);
         else if (opt->unix_path)
             log_info(&sv.log, "supervisor: %d workers on Unix socket %s", sv.n, opt->unix_path);
         else {
-            char urls[384];
+            char urls[512];
             options_listen_urls(opt, urls, sizeof urls);
             log_info(&sv.log, "supervisor: %d workers on %s", sv.n, urls);
         }

@@ -65,7 +65,7 @@ def test_bad_flag_value_exits_2_with_one_line_naming_the_flag(args, flag):
 
 
 # Every flag that takes a number; its error text names the accepted range as "(LOW to HIGH".
-NUMERIC_FLAGS = ["--port", "--max-message", "--coalesce-max", "--max-header-bytes",
+NUMERIC_FLAGS = ["--port", "--tls-port", "--max-message", "--coalesce-max", "--max-header-bytes",
                  "--output-high-water", "--max-buffered", "--max-connections", "--workers",
                  "--handshake-timeout", "--close-timeout", "--send-timeout", "--ping-interval",
                  "--idle-timeout", "--shutdown-timeout"]

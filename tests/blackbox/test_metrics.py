@@ -30,6 +30,9 @@ FAMILIES = {  # family name as the parser reports it (counters without _total) -
     "websock_ip_limited": "counter",
     "websock_deflate_negotiated": "counter",
     "websock_deflate_bytes": "counter",
+    "websock_tls_handshakes": "counter",  # 0 without --tls-port (test_tls.py counts them)
+    "websock_tls_handshake_failures": "counter",
+    "websock_tls_ktls": "counter",
     "process_cpu_seconds": "counter",
     "process_resident_memory_bytes": "gauge",
     "process_open_fds": "gauge",

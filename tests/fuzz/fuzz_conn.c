@@ -220,7 +220,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     srv.opt.proxy_header = size > 0 && (data[0] & 2) ? PROXY_HEADER_FORWARDED
                                                      : PROXY_HEADER_X_FORWARDED_FOR;
     srv.per_ip_on = ip_limit_init(&srv.per_ip, 4, 1, 1, 1, seed) == 0;
-    conn_accept(&srv, sv[0], srv.per_ip_on ? &proxy : NULL);
+    conn_accept(&srv, sv[0], srv.per_ip_on ? &proxy : NULL, false);
 
     /* Half the inputs start with a valid upgrade so the fuzzer reaches frames quickly. */
     bool upgrade = size > 0 && (data[0] & 1);
