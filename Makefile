@@ -27,7 +27,7 @@ PY      := $(VENV)/bin/python
 
 .PHONY: all run check deps build-deps install uninstall build-clang bench bench-deflate bench-micro \
         bench-instr bench-report bench-c1m test-unit \
-        test-blackbox autobahn autobahn-nginx autobahn-tls autobahn-asan autobahn-all test-asan test-asan-unit \
+        test-blackbox autobahn autobahn-nginx autobahn-tls autobahn-asan autobahn-tls-asan autobahn-asan-sample autobahn-all test-asan test-asan-unit \
         test-valgrind fuzz fuzz-check clean \
         test-browser browser-deps
 
@@ -110,13 +110,18 @@ autobahn-nginx: deps $(BUILD)/websock
 	WEBSOCK_BIN=$(BUILD)/websock autobahn/run.sh --via-nginx --scope nginx-sample \
 	  --report-dir $(AUTOBAHN_REPORTS)/via-nginx
 
-# make check's Autobahn: the full suite against the plain and the ASan+UBSan build at once (the
-# time goes to wstest compressing in Python, one core each), then the nginx sample. -O prints
-# each run's output whole when it ends; either run failing fails make, after both have ended.
+# make check's Autobahn. Three full runs at once: over ws:// and over wss:// against the plain
+# build, and over wss:// against the ASan+UBSan build (the same session code as ws://, plus the
+# TLS transport); the time goes to wstest compressing and encrypting in Python, one core each.
+# Then the ASan+UBSan build over ws:// on the nginx sample (every framing case, a sample of the
+# compression sizes: the plain transport under the sanitizers) and the nginx gate. The full
+# ASan+UBSan run over ws:// stays available as `make autobahn-asan`. -O prints each run's output
+# whole when it ends; any run failing fails make, after all have ended.
 autobahn-all:
-	@echo "autobahn-all: full suite against $(BUILD)/websock and the ASan+UBSan build at once" \
-	  "(~17 min; each run's output appears when it ends)"
-	$(MAKE) -j2 -O --no-print-directory autobahn autobahn-asan
+	@echo "autobahn-all: full suite over ws:// and wss:// and over wss:// under ASan+UBSan, at" \
+	  "once (~25 min; each run's output appears when it ends), then two samples"
+	$(MAKE) -j3 -O --no-print-directory autobahn autobahn-tls autobahn-tls-asan
+	$(MAKE) --no-print-directory autobahn-asan-sample
 	$(MAKE) autobahn-nginx
 
 # ---- sanitizers, valgrind, fuzzing ------------------------------------------------------------
@@ -135,6 +140,14 @@ test-asan-unit:
 
 autobahn-asan:
 	$(MAKE) BUILD=$(BUILD)/asan CFLAGS="$(SAN_CFLAGS)" AUTOBAHN_REPORTS=$(BUILD)/asan/reports autobahn
+
+autobahn-tls-asan:
+	$(MAKE) BUILD=$(BUILD)/asan CFLAGS="$(SAN_CFLAGS)" AUTOBAHN_REPORTS=$(BUILD)/asan/reports autobahn-tls
+
+autobahn-asan-sample: deps
+	$(MAKE) BUILD=$(BUILD)/asan CFLAGS="$(SAN_CFLAGS)" $(BUILD)/asan/websock
+	WEBSOCK_BIN=$(BUILD)/asan/websock autobahn/run.sh --scope nginx-sample \
+	  --report-dir $(BUILD)/asan/reports/sample
 
 # The black-box tests with the server under valgrind (no leaks, no invalid accesses).
 test-valgrind: deps $(BUILD)/websock $(VENV)/.installed
