@@ -147,6 +147,12 @@ bool net_peer_addr(int fd, struct ip_addr *out)
     return false;
 }
 
+/* src/server.c is not linked: the stop's progress mark, on the fuzzer's own clock. */
+void server_stop_moved(struct server *srv)
+{
+    srv->stop_progress_ms = srv->now_ms;
+}
+
 static const uint8_t handshake[] =
     "GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
     "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n";
