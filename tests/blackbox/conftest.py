@@ -335,20 +335,29 @@ def websock_factory(tmp_path):
 
     yield start
 
-    failures = []
-    for srv in servers:
+    def finish(srv: Server) -> None:
         srv.close_clients()
+        code = srv.terminate()
+        assert code == 0, (f"websock exited with {code} after SIGTERM; stderr tail:\n"
+                           f"{srv.stderr_text()[-3000:]}")
+        srv.check_stderr()
+
+    finish_all(servers, finish)
+
+
+def finish_all(started, finish) -> None:
+    """A fixture's teardown: finish(x) for every started process x (each has .proc), all of
+    them even when one fails, none left running; then the first failure is raised."""
+    failures = []
+    for x in started:
         try:
-            code = srv.terminate()
-            assert code == 0, (f"websock exited with {code} after SIGTERM; stderr tail:\n"
-                               f"{srv.stderr_text()[-3000:]}")
-            srv.check_stderr()
-        except BaseException as e:  # report all servers, then fail
+            finish(x)
+        except BaseException as e:  # report all of them, then fail
             failures.append(e)
         finally:
-            if srv.proc.poll() is None:
-                srv.proc.kill()
-                srv.proc.wait()
+            if x.proc.poll() is None:
+                x.proc.kill()
+                x.proc.wait()
     if failures:
         raise failures[0]
 

@@ -20,7 +20,7 @@ from collections import Counter
 import pytest
 
 from conftest import (IO_TIMEOUT, OP_CLOSE, OP_TEXT, SANITIZER_PATTERNS, START_TIMEOUT,
-                      STOP_TIMEOUT, WRAPPER, close_payload, expect_close, free_port,
+                      STOP_TIMEOUT, WRAPPER, close_payload, expect_close, finish_all, free_port,
                       parse_http_head, raw_upgrade, read_http_head, recv_frame, require_binary,
                       send_frame, upgrade_request)
 from daemon_helpers import child_pids, echo_once, socket_inodes, tcp_client
@@ -111,23 +111,15 @@ def activate(tmp_path):
 
     yield start
 
-    failures = []
-    for a in started:
-        try:
-            if a.proc.poll() is None:
-                code = a.stop()
-                assert code == 0, f"exit status {code}:\n{a.stderr_text()[-3000:]}"
-            text = a.stderr_text()
-            for pat in SANITIZER_PATTERNS:
-                assert pat not in text, f"sanitizer/crash output:\n{text[-5000:]}"
-        except BaseException as e:
-            failures.append(e)
-        finally:
-            if a.proc.poll() is None:
-                a.proc.kill()
-                a.proc.wait()
-    if failures:
-        raise failures[0]
+    def finish(a: Activated) -> None:
+        if a.proc.poll() is None:
+            code = a.stop()
+            assert code == 0, f"exit status {code}:\n{a.stderr_text()[-3000:]}"
+        text = a.stderr_text()
+        for pat in SANITIZER_PATTERNS:
+            assert pat not in text, f"sanitizer/crash output:\n{text[-5000:]}"
+
+    finish_all(started, finish)
 
 
 # --------------------------------------------------------------------------------------------
