@@ -70,8 +70,8 @@ test-blackbox: deps $(BUILD)/websock $(VENV)/.installed
 
 # Widely used client libraries (Python websockets, Node ws, Go gorilla/websocket, Rust
 # tungstenite and soketto) against the real binary: echo, fragments, ping, close codes, and
-# permessage-deflate. The clients are built from the package registries by
-# tests/interop/build.sh.
+# permessage-deflate, over ws:// and over wss:// (each client trusting a throwaway test CA).
+# The clients are built from the package registries by tests/interop/build.sh.
 .PHONY: test-interop
 test-interop: deps $(BUILD)/websock $(VENV)/.installed
 	tests/interop/build.sh $(BUILD)/interop
