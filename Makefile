@@ -78,8 +78,10 @@ test-interop: deps $(BUILD)/websock $(VENV)/.installed
 	WEBSOCK_BIN=$(BUILD)/websock INTEROP_DIR=$(BUILD)/interop $(PY) -m pytest -q tests/interop
 
 # The browser console in a real headless Chromium (Debian's), driven by playwright-core from npm
-# (pinned by tests/browser/package-lock.json, installed under build/). Writes a screenshot to
-# $(BUILD)/artifacts/console.png.
+# (pinned by tests/browser/package-lock.json, installed under build/): over http:// and ws://,
+# and over https:// and wss:// from --tls-port (a throwaway test CA; Chromium trusts only that
+# server key, by --ignore-certificate-errors-spki-list). Writes screenshots to
+# $(BUILD)/artifacts/console.png and console-wss.png.
 BROWSER_DIR := $(BUILD)/browser
 $(BROWSER_DIR)/.installed: tests/browser/package.json tests/browser/package-lock.json | browser-deps
 	@mkdir -p $(BROWSER_DIR)
