@@ -70,16 +70,18 @@ test-blackbox: deps $(BUILD)/websock $(VENV)/.installed
 
 # Widely used client libraries (Python websockets, Node ws, Go gorilla/websocket, Rust
 # tungstenite and soketto) against the real binary: echo, fragments, ping, close codes, and
-# permessage-deflate. The clients are built from the package registries by
-# tests/interop/build.sh.
+# permessage-deflate, over ws:// and over wss:// (each client trusting a throwaway test CA).
+# The clients are built from the package registries by tests/interop/build.sh.
 .PHONY: test-interop
 test-interop: deps $(BUILD)/websock $(VENV)/.installed
 	tests/interop/build.sh $(BUILD)/interop
 	WEBSOCK_BIN=$(BUILD)/websock INTEROP_DIR=$(BUILD)/interop $(PY) -m pytest -q tests/interop
 
 # The browser console in a real headless Chromium (Debian's), driven by playwright-core from npm
-# (pinned by tests/browser/package-lock.json, installed under build/). Writes a screenshot to
-# $(BUILD)/artifacts/console.png.
+# (pinned by tests/browser/package-lock.json, installed under build/): over http:// and ws://,
+# and over https:// and wss:// from --tls-port (a throwaway test CA; Chromium trusts only that
+# server key, by --ignore-certificate-errors-spki-list). Writes screenshots to
+# $(BUILD)/artifacts/console.png and console-wss.png.
 BROWSER_DIR := $(BUILD)/browser
 $(BROWSER_DIR)/.installed: tests/browser/package.json tests/browser/package-lock.json | browser-deps
 	@mkdir -p $(BROWSER_DIR)

@@ -19,6 +19,8 @@ if [ "$1" = browser ]; then # make test-browser: Debian's Chromium driven from N
     command -v node >/dev/null 2>&1 || missing="$missing nodejs"
     command -v npm >/dev/null 2>&1 || missing="$missing npm"
 fi
+# make test-interop: the Rust clients' wss:// (native-tls) links libssl, found with pkg-config.
+command -v pkg-config >/dev/null 2>&1 || missing="$missing pkgconf"
 # make test-valgrind: the black-box tests with the server under valgrind.
 command -v valgrind >/dev/null 2>&1 || missing="$missing valgrind"
 # make test-deb builds the Debian package and checks it with lintian.

@@ -3,7 +3,9 @@
 #
 #   OUT/go-client            go build, modules pinned by go/go.sum (Go module proxy on first use)
 #   OUT/rust-client          cargo build --release --locked, CARGO_TARGET_DIR=OUT/rust-target
-#   OUT/soketto-client       the same for soketto/ (the deflate column), OUT/soketto-target
+#                            (native-tls for wss://: needs pkg-config and libssl-dev)
+#   OUT/soketto-client       the same for soketto/ (the deflate column), in the same target
+#                            directory: the crates both use (native-tls, openssl...) build once
 #   OUT/node/client.js       npm ci from node/package-lock.json into OUT/node
 #
 # The Python client needs no build: it runs in build/venv, where the Makefile installs
@@ -57,8 +59,12 @@ build_cargo() {
     have cargo || { fail "$dir" "cargo not found: install a Rust toolchain $need or newer (cargo and rustc on PATH)"; return; }
     v=$(rustc --version 2>/dev/null | awk '{print $2}')
     at_least "${v:-0}" "$need" || { fail "$dir" "rustc ${v:-(none)} found, Rust $need or newer is needed"; return; }
+    # wss:// goes through native-tls, which links the system's libssl (openssl-sys finds it
+    # with pkg-config)
+    pkg-config --exists openssl 2>/dev/null ||
+        { fail "$dir" "pkg-config and OpenSSL's headers are needed (Debian: apt-get install pkgconf libssl-dev)"; return; }
     local manifest=$here/$dir/Cargo.toml
-    export CARGO_TARGET_DIR=$out/$dir-target
+    export CARGO_TARGET_DIR=$out/rust-target
     # Offline first: no network when the crates are already in cargo's cache. Otherwise fetch
     # the versions pinned in Cargo.lock, then build offline.
     if ! cargo build --release --locked --offline -q --manifest-path "$manifest" >"$logdir/$dir.log" 2>&1; then

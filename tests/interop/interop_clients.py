@@ -16,6 +16,9 @@ REPO_ROOT = HERE.parents[1]
 
 LIBRARIES = ("python", "node", "go", "rust", "soketto")
 SCENARIOS = ("text", "binary", "fragmented", "ping", "close", "deflate")
+# Every scenario runs over both: wss:// against websock's --tls-port, the client trusting the
+# test CA (tls_certs.py) with its library's usual certificate and host name checks.
+TRANSPORTS = ("ws", "wss")
 # Libraries whose client cannot run a scenario, and why (shown as "n/a" in the table).
 UNSUPPORTED = {
     ("rust", "deflate"): "tungstenite has no permessage-deflate",
@@ -37,7 +40,7 @@ def interop_dir() -> pathlib.Path:
 
 
 def client_command(lib: str) -> list[str]:
-    """The command line of one library's client, without URL and scenario."""
+    """The command line of one library's client, without --ca, URL and scenario."""
     out = interop_dir()
     if lib == "python":
         return [sys.executable, str(HERE / "python/client.py")]

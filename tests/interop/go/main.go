@@ -1,7 +1,10 @@
 // Interop client on github.com/gorilla/websocket.
 //
-//	go-client URL SCENARIO...     (SCENARIO: text, binary, fragmented, ping, close, deflate, all)
+//	go-client [--ca FILE] URL SCENARIO...
+//	                              (SCENARIO: text, binary, fragmented, ping, close, deflate, all)
 //
+// A wss:// URL is verified (certificate chain and host name, by crypto/tls) against the CA
+// certificates in FILE (PEM), or the system's when --ca is not given.
 // Prints one line per scenario, "PASS name" or "FAIL name: why", and exits 0 when every
 // scenario passed, 1 when one failed, 2 on a usage error. The payloads are the same in every
 // interop client (tests/interop/README.md).
@@ -9,6 +12,8 @@ package main
 
 import (
 	"bytes"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"os"
@@ -50,9 +55,26 @@ type client struct {
 	extensions string // the server's Sec-WebSocket-Extensions answer
 }
 
+// tlsConfig is the TLS configuration of wss:// URLs; nil means crypto/tls's defaults.
+var tlsConfig *tls.Config
+
+// trustOnly makes wss:// trust the CA certificates of a PEM file instead of the system's.
+func trustOnly(caFile string) error {
+	pem, err := os.ReadFile(caFile)
+	if err != nil {
+		return err
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(pem) {
+		return fmt.Errorf("no certificate in %s", caFile)
+	}
+	tlsConfig = &tls.Config{RootCAs: pool}
+	return nil
+}
+
 func dial(url string, writeBufferSize int, compression bool) (*client, error) {
 	d := websocket.Dialer{HandshakeTimeout: timeout, WriteBufferSize: writeBufferSize,
-		EnableCompression: compression}
+		EnableCompression: compression, TLSClientConfig: tlsConfig}
 	conn, resp, err := d.Dial(url, nil)
 	if err != nil {
 		return nil, err
@@ -232,6 +254,13 @@ func main() {
 		fmt.Println("gorilla/websocket", version())
 		return
 	}
+	if len(args) > 2 && args[0] == "--ca" {
+		if err := trustOnly(args[1]); err != nil {
+			fmt.Fprintln(os.Stderr, "go-client: --ca:", err)
+			os.Exit(2)
+		}
+		args = args[2:]
+	}
 	names := []string{}
 	if len(args) == 2 && args[1] == "all" {
 		for _, s := range scenarios {
@@ -246,7 +275,7 @@ func main() {
 		}
 	}
 	if len(names) == 0 {
-		fmt.Fprintln(os.Stderr, "usage: go-client URL SCENARIO... (text, binary, fragmented, ping, close, deflate or all)")
+		fmt.Fprintln(os.Stderr, "usage: go-client [--ca FILE] URL SCENARIO... (text, binary, fragmented, ping, close, deflate or all)")
 		os.Exit(2)
 	}
 	failed := false

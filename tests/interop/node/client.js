@@ -1,12 +1,16 @@
 'use strict';
 // Interop client on the `ws` package.
 //
-//   node client.js URL SCENARIO...  (SCENARIO: text, binary, fragmented, ping, close, deflate, all)
+//   node client.js [--ca FILE] URL SCENARIO...
+//                                  (SCENARIO: text, binary, fragmented, ping, close, deflate, all)
 //
+// A wss:// URL is verified (certificate chain and host name) against the CA certificates in
+// FILE (PEM), or Node's own list when --ca is not given.
 // Prints one line per scenario, "PASS name" or "FAIL name: why", and exits 0 when every
 // scenario passed, 1 when one failed, 2 on a usage error. The payloads are the same in every
 // interop client (tests/interop/README.md).
 
+const fs = require('fs');
 const WebSocket = require('ws');
 
 const TIMEOUT_MS = 5000;
@@ -23,8 +27,10 @@ const DEFLATE_BINARY = Buffer.concat(Array(16).fill(BINARY));
 
 // One connection whose events are queued, so a scenario can await them in order.
 class Client {
-  constructor(url, perMessageDeflate = false) {
-    this.ws = new WebSocket(url, { perMessageDeflate, maxPayload: 0 });
+  // ca: PEM text of the CAs to trust instead of Node's list (tls.connect's option, which ws
+  // passes on for wss:// URLs), or undefined.
+  constructor(url, perMessageDeflate = false, ca = undefined) {
+    this.ws = new WebSocket(url, { perMessageDeflate, maxPayload: 0, ca });
     this.events = [];
     this.waiter = null;
     const push = (ev) => {
@@ -135,15 +141,20 @@ async function main(argv) {
     console.log(`ws ${require('ws/package.json').version}`);
     return 0;
   }
+  let ca;
+  if (argv[0] === '--ca') {
+    ca = fs.readFileSync(argv[1]);
+    argv = argv.slice(2);
+  }
   const [url, ...rest] = argv;
   const names = rest.length === 1 && rest[0] === 'all' ? Object.keys(SCENARIOS) : rest;
   if (!url || names.length === 0 || names.some((n) => !(n in SCENARIOS))) {
-    console.error(`usage: node client.js URL SCENARIO... (${Object.keys(SCENARIOS).join(', ')} or all)`);
+    console.error(`usage: node client.js [--ca FILE] URL SCENARIO... (${Object.keys(SCENARIOS).join(', ')} or all)`);
     return 2;
   }
   let failed = false;
   for (const name of names) {
-    const c = new Client(url, name === 'deflate');
+    const c = new Client(url, name === 'deflate', ca);
     try {
       await c.next('open');
       await SCENARIOS[name](c);

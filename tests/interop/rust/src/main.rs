@@ -1,6 +1,10 @@
 //! Interop client on the tungstenite crate (its blocking API).
 //!
-//!     rust-client URL SCENARIO...     (SCENARIO: text, binary, fragmented, ping, close, all)
+//!     rust-client [--ca FILE] URL SCENARIO...  (SCENARIO: text, binary, fragmented, ping,
+//!                                                close, all)
+//!
+//! A wss:// URL goes through tungstenite's native-tls support: the certificate chain and host
+//! name are verified, trusting the CA certificates in FILE (PEM) besides the system's.
 //!
 //! Prints one line per scenario, "PASS name" or "FAIL name: why", and exits 0 when every
 //! scenario passed, 1 when one failed, 2 on a usage error. The payloads are the same in every
@@ -13,7 +17,8 @@ use std::time::Duration;
 use tungstenite::client::IntoClientRequest;
 use tungstenite::protocol::frame::coding::{CloseCode, Data, OpCode};
 use tungstenite::protocol::frame::{CloseFrame, Frame};
-use tungstenite::{Message, WebSocket};
+use tungstenite::stream::MaybeTlsStream;
+use tungstenite::{Connector, Message, WebSocket};
 
 const TIMEOUT: Duration = Duration::from_secs(5);
 const TEXT: &str = "interop text: h\u{e9}llo w\u{f6}rld \u{20ac} \u{1F600}";
@@ -26,7 +31,7 @@ const PING: &[u8] = b"interop-ping\x00\xff\x80";
 const CLOSE_CODE: u16 = 4001;
 const CLOSE_REASON: &str = "interop-bye";
 
-type Ws = WebSocket<TcpStream>;
+type Ws = WebSocket<MaybeTlsStream<TcpStream>>;
 type Outcome = Result<(), String>;
 type Scenario = fn(&mut Ws) -> Outcome;
 
@@ -34,7 +39,19 @@ fn binary_payload() -> Vec<u8> {
     (0..=255u8).collect()
 }
 
-fn connect(url: &str) -> Result<Ws, String> {
+/// The TLS connector of wss:// URLs, trusting the CA certificates of a PEM file as well.
+fn tls_connector(ca_file: Option<&str>) -> Result<native_tls::TlsConnector, String> {
+    let mut builder = native_tls::TlsConnector::builder();
+    if let Some(path) = ca_file {
+        let pem = std::fs::read(path).map_err(|e| format!("--ca {path}: {e}"))?;
+        let ca =
+            native_tls::Certificate::from_pem(&pem).map_err(|e| format!("--ca {path}: {e}"))?;
+        builder.add_root_certificate(ca);
+    }
+    builder.build().map_err(|e| e.to_string())
+}
+
+fn connect(url: &str, tls: &native_tls::TlsConnector) -> Result<Ws, String> {
     let request = url
         .into_client_request()
         .map_err(|e| format!("bad URL: {e}"))?;
@@ -43,7 +60,14 @@ fn connect(url: &str) -> Result<Ws, String> {
         .host()
         .ok_or("URL without a host")?
         .trim_matches(['[', ']']);
-    let port = request.uri().port_u16().unwrap_or(80);
+    let port = request
+        .uri()
+        .port_u16()
+        .unwrap_or(if request.uri().scheme_str() == Some("wss") {
+            443
+        } else {
+            80
+        });
     let stream = TcpStream::connect((host, port)).map_err(|e| format!("connect: {e}"))?;
     // Every blocking read and write gives up after TIMEOUT, so a silent server fails the
     // scenario instead of hanging it.
@@ -54,7 +78,10 @@ fn connect(url: &str) -> Result<Ws, String> {
         .set_write_timeout(Some(TIMEOUT))
         .map_err(|e| e.to_string())?;
     stream.set_nodelay(true).map_err(|e| e.to_string())?;
-    let (ws, _) = tungstenite::client(request, stream).map_err(|e| format!("handshake: {e}"))?;
+    // ws:// stays plain; wss:// does the TLS handshake with the connector, then the upgrade
+    let connector = Some(Connector::NativeTls(tls.clone()));
+    let (ws, _) = tungstenite::client_tls_with_config(request, stream, None, connector)
+        .map_err(|e| format!("handshake: {e}"))?;
     Ok(ws)
 }
 
@@ -163,24 +190,36 @@ fn find(name: &str) -> Option<Scenario> {
 }
 
 fn main() -> ExitCode {
-    let args: Vec<String> = std::env::args().skip(1).collect();
+    let mut args: Vec<String> = std::env::args().skip(1).collect();
     if args.len() == 1 && args[0] == "--version" {
         println!("tungstenite {}", env!("TUNGSTENITE_VERSION"));
         return ExitCode::SUCCESS;
     }
+    let mut ca_file = None;
+    if args.len() > 2 && args[0] == "--ca" {
+        ca_file = Some(args[1].clone());
+        args.drain(..2);
+    }
+    let tls = match tls_connector(ca_file.as_deref()) {
+        Ok(tls) => tls,
+        Err(e) => {
+            eprintln!("rust-client: {e}");
+            return ExitCode::from(2);
+        }
+    };
     let names: Vec<&str> = match args.get(1).map(String::as_str) {
         Some("all") if args.len() == 2 => SCENARIOS.iter().map(|(n, _)| *n).collect(),
         _ => args.iter().skip(1).map(String::as_str).collect(),
     };
     if names.is_empty() || names.iter().any(|n| find(n).is_none()) {
         eprintln!(
-            "usage: rust-client URL SCENARIO... (text, binary, fragmented, ping, close or all)"
+            "usage: rust-client [--ca FILE] URL SCENARIO... (text, binary, fragmented, ping, close or all)"
         );
         return ExitCode::from(2);
     }
     let mut failed = false;
     for name in names {
-        let outcome = connect(&args[0]).and_then(|mut ws| find(name).unwrap()(&mut ws));
+        let outcome = connect(&args[0], &tls).and_then(|mut ws| find(name).unwrap()(&mut ws));
         match outcome {
             Ok(()) => println!("PASS {name}"),
             Err(why) => {
