@@ -5,6 +5,8 @@ the server accepted. Asserted: only TLS 1.2 and 1.3 are accepted; every accepted
 AEAD one with forward secrecy (an ephemeral key exchange); no client-initiated renegotiation
 and no insecure (pre-RFC 5746) renegotiation; no TLS compression. What it found is printed."""
 
+import subprocess
+
 import pytest
 
 from test_tls import certs, loop_thread, tls_factory  # noqa: F401 (pytest fixtures)
@@ -45,25 +47,38 @@ def completed(attempt):
     return attempt.result
 
 
-def test_sslyze_only_tls12_tls13_aead_forward_secrecy_no_reneg_no_compression(tls_factory):
-    t = tls_factory()
+def rsa_cert(directory):
+    """A self-signed RSA 2048 certificate: static RSA key exchange (no forward secrecy) and
+    the ECDHE-RSA suites can only be offered with one."""
+    cert, key = directory / "rsa.crt", directory / "rsa.key"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout",
+                    str(key), "-out", str(cert), "-days", "2", "-subj", "/CN=localhost"],
+                   check=True, capture_output=True)
+    return cert, key
+
+
+@pytest.mark.parametrize("key_type", ["ecdsa", "rsa"])
+def test_sslyze_only_tls12_tls13_aead_forward_secrecy_no_reneg_no_compression(
+        tls_factory, tmp_path, key_type):
+    cert, key = rsa_cert(tmp_path) if key_type == "rsa" else (None, None)
+    t = tls_factory(cert=cert, key=key)
     found = scan(t.tls_port)
     accepted = {}
     for name, (label, _) in PROTOCOLS.items():
         suites = completed(getattr(found, name)).accepted_cipher_suites
         accepted[label] = [(s.cipher_suite.name, s.ephemeral_key) for s in suites]
-        print(f"{label}: {len(suites)} accepted"
+        print(f"[{key_type}] {label}: {len(suites)} accepted"
               + "".join(f"\n    {s.cipher_suite.name} ({s.ephemeral_key.type_name} "
                         f"{s.ephemeral_key.size} bits)" if s.ephemeral_key
                         else f"\n    {s.cipher_suite.name} (no ephemeral key)" for s in suites))
     reneg = completed(found.session_renegotiation)
     compression = completed(found.tls_compression)
-    print(f"renegotiation: client-initiated accepted "
+    print(f"[{key_type}] renegotiation: client-initiated accepted "
           f"{reneg.client_renegotiations_success_count} times, "
           f"vulnerable to the client renegotiation DoS: "
           f"{reneg.is_vulnerable_to_client_renegotiation_dos}, "
           f"secure renegotiation (RFC 5746): {reneg.supports_secure_renegotiation}")
-    print(f"TLS compression: {compression.supports_compression}")
+    print(f"[{key_type}] TLS compression: {compression.supports_compression}")
 
     for label, ok in PROTOCOLS.values():
         if ok:
