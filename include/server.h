@@ -66,6 +66,7 @@ struct server {
     struct pollfd *peer_poll;
     bool *peer_waiting;        /* that socket had connections waiting at the last check */
     int peers;
+    int tls_peers;             /* the last tls_peers of peer_fds are --tls-port sockets */
     int64_t peer_check_ms;     /* the next check */
     struct log_rate takeovers; /* their log lines, like fd_refusals */
     int worker;                /* this process's worker index (1 without --workers) */
@@ -85,6 +86,7 @@ struct worker_ctx {
     int tls_fd;                /* the worker's own --tls-port socket, or -1 */
     int *peer_fds;             /* the other workers' sockets, malloc'd (NULL: none); */
     int peers;                 /*   server_init takes the array and the descriptors */
+    int tls_peers;             /* the last tls_peers of them are --tls-port sockets */
     int index;                 /* 1..N */
     struct metrics_shared *shared; /* mapped by the supervisor; the worker counts in slot
                                       index - 1 */

@@ -810,8 +810,10 @@ static ssize_t tls_receive(struct server *srv, struct conn *c, bool *more, const
             got += (size_t)n;
             continue;
         }
-        if (n == TLS_WANT_WRITE)
+        if (n == TLS_WANT_WRITE) { /* a handshake flight or a TLS message the socket refused */
             c->tls_rw = true;
+            log_debug(&srv->log, "%s TLS read waits for the socket to be writable", PEER(c));
+        }
         if (n == TLS_WANT_READ || n == TLS_WANT_WRITE)
             break;
         if (got) { /* the end or an error behind data: the data first, the rest next turn */

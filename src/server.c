@@ -201,7 +201,7 @@ static void close_peers(struct server *srv)
 {
     for (int i = 0; i < srv->peers; i++)
         close(srv->peer_fds[i]);
-    srv->peers = 0;
+    srv->peers = srv->tls_peers = 0;
 }
 
 /* Takes the other workers' sockets from the supervisor, to serve what waits on them. */
@@ -209,6 +209,7 @@ static void watch_peers(struct server *srv, const struct worker_ctx *worker)
 {
     srv->peer_fds = worker->peer_fds;
     srv->peers = worker->peers;
+    srv->tls_peers = worker->tls_peers;
     srv->takeovers.interval_ms = LOG_RATE_INTERVAL_MS;
     if (!srv->peers)
         return;
@@ -433,7 +434,7 @@ static void check_peers(struct server *srv)
     for (int i = 0; i < srv->peers; i++) {
         bool waiting = ready > 0 && (srv->peer_poll[i].revents & POLLIN);
         if (waiting && srv->peer_waiting[i])
-            taken += accept_from(srv, srv->peer_fds[i], false);
+            taken += accept_from(srv, srv->peer_fds[i], i >= srv->peers - srv->tls_peers);
         srv->peer_waiting[i] = waiting;
     }
     if (taken && log_rate_hit(&srv->takeovers, srv->now_ms, (uint64_t)taken))

@@ -160,24 +160,24 @@ static void become_worker(struct supervisor *sv, int i, struct worker_ctx *worke
         worker->listen_fds[0] = sv->slots[i].listen_fd;
         worker->listeners = sv->slots[i].listen_fd >= 0;
     }
-    /* Only its own TLS socket: the other workers' are not taken over (see check_peers). */
     worker->tls_fd = sv->slots[i].tls_fd;
-    for (int j = 0; j < sv->n; j++)
-        if (j != i && sv->slots[j].tls_fd >= 0) {
-            close(sv->slots[j].tls_fd);
-            sv->slots[j].tls_fd = -1;
-        }
     worker->activated = sv->activated;
     worker->index = i + 1;
     worker->shared = sv->shared;
     __atomic_store_n(&sv->shared->slot[i].pid, (int32_t)getpid(), __ATOMIC_RELAXED);
     /* The other workers' sockets stay open here: the worker serves what waits on them while
-     * their worker is down or stuck (shared sockets need no such help). */
-    worker->peers = 0;
-    worker->peer_fds = malloc((size_t)sv->n * sizeof *worker->peer_fds);
+     * their worker is down or stuck (shared sockets need no such help): the plain ones, then
+     * the --tls-port ones (check_peers accepts TLS connections from those). */
+    worker->peers = worker->tls_peers = 0;
+    worker->peer_fds = malloc(2 * (size_t)sv->n * sizeof *worker->peer_fds);
     for (int j = 0; worker->peer_fds && j < sv->n; j++)
         if (sv->slots[j].listen_fd >= 0 && j != i)
             worker->peer_fds[worker->peers++] = sv->slots[j].listen_fd;
+    for (int j = 0; worker->peer_fds && j < sv->n; j++)
+        if (sv->slots[j].tls_fd >= 0 && j != i) {
+            worker->peer_fds[worker->peers++] = sv->slots[j].tls_fd;
+            worker->tls_peers++;
+        }
     if (!worker->peer_fds)
         close_listeners(sv, i);
     free(sv->slots);

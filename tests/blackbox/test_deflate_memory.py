@@ -26,6 +26,7 @@ from deflate_helpers import (CHROME, DEFAULT_ANSWER, FIREFOX, RSV1, TAIL, Inflat
 from limits_helpers import (binary_is_sanitized, limit_flags, open_upgraded_many,
                             raise_nofile)
 from test_metrics import Scraper
+from test_tls import certs, loop_thread, tls_factory  # noqa: F401 (pytest fixtures)
 
 KiB = 1024
 MiB = 1024 * KiB
@@ -420,3 +421,145 @@ def test_idle_memory_per_connection_at_10000(websock_factory, flags, offer, answ
           f"{per_conn:.0f} bytes of RSS per connection (bound {bound:.0f}); "
           f"{echoes} of {N if bits else 0} echoes compressed; {elapsed:.1f} s")
     assert per_conn <= bound, f"{per_conn:.0f} bytes per idle connection, bound {bound:.0f}"
+
+
+# ------------------------------------------------------------------------------ over TLS
+#
+# The same memory bounds over wss:// (issue 19): the plain path's bound plus OpenSSL's
+# per-connection state, which a plain connection does not have: a read and a write record
+# buffer (about 17 KB each; SSL_MODE_RELEASE_BUFFERS frees them only while idle) and the
+# session itself, with room for malloc's rounding. Each TLS row warms up with a TLS
+# connection doing the same work once, as the plain rows do.
+
+TLS_PER_CONNECTION = 128 * KiB
+MEMORY_BOUNDS_KIB = {  # case: (bound on the plain path, the plain test that judges it)
+    "16 MiB echo": (4 * 1024, "test_memory.py"),
+    "16 MiB compressed echo": (4 * 1024, "test_16mib_compressed_fragmented_echo above"),
+    "64 MiB non-reader": (2 * 1024, "test_stalled_client.py"),
+}
+
+
+def tls_bound_kib(case: str) -> int:
+    return MEMORY_BOUNDS_KIB[case][0] + TLS_PER_CONNECTION // KiB
+
+
+async def wss_echo(url: str, messages, compress: bool):
+    """One wss:// connection echoing each message (bytes, str, or a list of fragments sent
+    as one fragmented message); returns whether permessage-deflate was agreed."""
+    from websockets.asyncio.client import connect
+    from test_tls import client_context
+    async with connect(url, ssl=client_context(), max_size=None, max_queue=None,
+                       compression="deflate" if compress else None,
+                       open_timeout=30, close_timeout=30) as ws:
+        agreed = "permessage-deflate" in (ws.response.headers.get("Sec-WebSocket-Extensions")
+                                          or "")
+        for m in messages:
+            await ws.send(m)
+            want = b"".join(m) if isinstance(m, list) and isinstance(m[0], bytes) else \
+                "".join(m) if isinstance(m, list) else m
+            got = await ws.recv()
+            assert got == want, f"{len(want)}-byte echo corrupted over TLS"
+        return agreed
+
+
+TLS_ECHO_CASES = {
+    # id: (case, compress, messages maker)
+    "binary": ("16 MiB echo", False, lambda: [os.urandom(MiB) * 16]),
+    "text": ("16 MiB echo", False, lambda: [text_of_utf8_size(16 * MiB)]),
+    "deflate-text": ("16 MiB compressed echo", True, lambda: [
+        [c.decode() for c in split_utf8(text_of_utf8_size(16 * MiB).encode(), 64 * KiB)]]),
+    "deflate-binary": ("16 MiB compressed echo", True, lambda: [
+        [os.urandom(64 * KiB) for _ in range(256)]]),
+}
+
+
+def split_utf8(data: bytes, size: int) -> list[bytes]:
+    """data cut into pieces of about size bytes, never inside a UTF-8 sequence."""
+    out, i = [], 0
+    while i < len(data):
+        j = min(i + size, len(data))
+        while j < len(data) and data[j] & 0xC0 == 0x80:
+            j += 1
+        out.append(data[i:j])
+        i = j
+    return out
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("kind", list(TLS_ECHO_CASES))
+def test_16mib_echo_over_tls_within_the_plain_bound(tls_factory, kind):
+    """16 MiB echoed over wss://, as one frame or (compressed) in 64 KiB fragments: the
+    server's peak RSS grows by at most the plain path's bound plus OpenSSL's buffers."""
+    case, compress, make = TLS_ECHO_CASES[kind]
+    t = tls_factory()
+    messages = make()
+    small = [m[:4] if isinstance(m, list) else m[:64 * KiB] for m in messages]
+    assert t.lt.run(wss_echo(t.url(), small, compress), 60) == compress  # warm-up
+    time.sleep(0.1)
+    idle = t.srv.status()
+    assert t.lt.run(wss_echo(t.url(), messages, compress), 120) == compress
+    growth = peak_growth_kib(t.srv, idle)
+    bound = tls_bound_kib(case)
+    print(f"\n[wss {case}, {kind}] peak RSS growth {growth} KiB (bound {bound} KiB: "
+          f"{MEMORY_BOUNDS_KIB[case][0]} KiB as in {MEMORY_BOUNDS_KIB[case][1]} + "
+          f"{TLS_PER_CONNECTION // KiB} KiB for OpenSSL)")
+    assert_growth(growth, bound, f"echoing 16 MiB {kind} over TLS")
+
+
+@pytest.mark.slow
+def test_64mib_non_reader_over_tls_within_the_plain_bound(tls_factory):
+    """A wss:// client sends 64 MiB of 64 KiB binary messages and never reads: the server
+    stops reading it at the output high-water mark (it does not take the 64 MiB), its peak
+    RSS grows by at most the plain bound plus OpenSSL's buffers, another wss:// client's
+    echo goes on, and --send-timeout closes the stalled one."""
+    import re
+    import socket
+    import ssl
+    from conftest import IO_TIMEOUT, read_http_head, upgrade_request
+    from test_tls import client_context
+    t = tls_factory("--send-timeout", "2000")
+    frame = build_frame(OP_BINARY, os.urandom(64 * KiB))
+    with t.ws() as other:
+        for _ in range(3):  # warm-up: TLS records both ways, the shared buffers
+            other.send(os.urandom(64 * KiB))
+            other.recv()
+        time.sleep(0.1)
+        idle = t.srv.status()
+        raw = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        raw.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 64 * KiB)
+        raw.settimeout(IO_TIMEOUT)
+        raw.connect(("127.0.0.1", t.tls_port))
+        hog = client_context().wrap_socket(raw)
+        hog.sendall(upgrade_request(host=f"127.0.0.1:{t.tls_port}"))
+        assert b" 101 " in read_http_head(hog)
+        hog.setblocking(False)
+        sent, pending, last = 0, frame, time.monotonic()
+        while sent < 64 * MiB and time.monotonic() - last < 0.5:
+            try:
+                n = hog.send(pending)
+            except (ssl.SSLWantWriteError, ssl.SSLWantReadError, BlockingIOError):
+                time.sleep(0.01)
+                continue
+            sent += n
+            last = time.monotonic()
+            pending = pending[n:] or frame
+        assert sent < 64 * MiB, "the server read 64 MiB from a client that never reads"
+        for i in range(5):
+            other.send(f"other {i}")
+            assert other.recv() == f"other {i}"
+        after = t.srv.status()
+        growth = max(after["VmHWM"], after["VmRSS"]) - idle["VmRSS"]
+        case = "64 MiB non-reader"
+        bound = tls_bound_kib(case)
+        print(f"\n[wss {case}] the server took {sent / MiB:.2f} MiB before stalling; peak RSS "
+              f"growth {growth} KiB (bound {bound} KiB: {MEMORY_BOUNDS_KIB[case][0]} KiB as in "
+              f"{MEMORY_BOUNDS_KIB[case][1]} + {TLS_PER_CONNECTION // KiB} KiB for OpenSSL)")
+        assert_growth(growth, bound, "for a stalled TLS client")
+        deadline = time.monotonic() + 8
+        while not re.search(r"took none of \d+ pending bytes for 2000 ms: closing",
+                            t.srv.stderr_text()):
+            assert time.monotonic() < deadline, "no send timeout for the stalled TLS client"
+            time.sleep(0.05)
+        other.send("after")
+        assert other.recv() == "after"
+        hog.close()

@@ -8,7 +8,6 @@ The certificates are throwaway self-signed ECDSA P-256 ones made with the openss
 clients do not verify them (the tests look at the serial number the server presents)."""
 
 import asyncio
-import os
 import re
 import shutil
 import signal
@@ -511,70 +510,8 @@ def test_idle_wss_connections_cost_under_16_kib_each(tls_factory):
     assert per_conn < 16 * 1024, f"{per_conn:.0f} B per idle TLS connection"
 
 
-@pytest.mark.slow
-@pytest.mark.skipif(sanitized_or_wrapped(), reason="RSS is meaningless under a sanitizer")
-def test_16_mib_echo_over_tls_stays_under_4_mib_above_idle(tls_factory):
-    t = tls_factory()
-    idle = t.srv.status()
-
-    async def echo():
-        from websockets.asyncio.client import connect
-        async with connect(t.url(), ssl=client_context(), max_size=None, max_queue=None,
-                           compression=None) as ws:
-            big = os.urandom(1024 * 1024) * 16
-            await ws.send(big)
-            assert await ws.recv() == big
-    t.lt.run(echo(), 120)
-    growth = t.srv.status()["VmHWM"] - idle["VmRSS"]
-    assert growth < 4 * 1024, f"peak RSS grew by {growth} KiB echoing 16 MiB over TLS"
-
-
-@pytest.mark.slow
-def test_stalled_tls_client_bounded_memory_others_served_then_send_timeout(tls_factory):
-    """Backpressure over TLS as over ws://: a client sending 64 MiB of messages without reading
-    stops being read once its output is at the high-water mark; websock's RSS grows by at most
-    2 MiB (as for plain clients); another client's echo goes on; --send-timeout closes the
-    stalled one."""
-    from conftest import OP_BINARY
-    t = tls_factory("--send-timeout", "2000")
-    with t.ws() as other:
-        other.send(os.urandom(64 * 1024))  # warm-up: buffers, record sizes
-        other.recv()
-        time.sleep(0.1)
-        idle = t.srv.status()
-        raw = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        raw.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 64 * 1024)
-        raw.settimeout(IO_TIMEOUT)
-        raw.connect(("127.0.0.1", t.tls_port))
-        hog = client_context().wrap_socket(raw)
-        hog.sendall(upgrade_request(host=f"127.0.0.1:{t.tls_port}"))
-        assert b" 101 " in read_http_head(hog)
-        hog.setblocking(False)
-        frame = build_frame(OP_BINARY, os.urandom(64 * 1024))
-        sent, last_progress = 0, time.monotonic()
-        pending = frame
-        while sent < 64 * 1024 * 1024 and time.monotonic() - last_progress < 0.5:
-            try:
-                n = hog.send(pending)
-            except (ssl.SSLWantWriteError, ssl.SSLWantReadError, BlockingIOError):
-                time.sleep(0.01)
-                continue
-            sent += n
-            last_progress = time.monotonic()
-            pending = pending[n:] or frame
-        assert sent < 64 * 1024 * 1024, "the server read 64 MiB from a client that never reads"
-        for i in range(5):
-            other.send(f"other {i}")
-            assert other.recv() == f"other {i}"
-        after = t.srv.status()
-        growth = max(after["VmHWM"], after["VmRSS"]) - idle["VmRSS"]
-        if not sanitized_or_wrapped():
-            assert growth <= 2 * 1024, f"RSS grew {growth} KiB for a stalled TLS client"
-        wait_for(lambda: re.search(r"took none of \d+ pending bytes for 2000 ms: closing",
-                                   t.srv.stderr_text()), "no send timeout", t.srv, timeout=8)
-        other.send("after")
-        assert other.recv() == "after"
-        hog.close()
+# The 16 MiB echo and the 64 MiB non-reader over TLS, with their memory bounds beside the
+# plain ones: test_deflate_memory.py.
 
 
 # ---- policy -----------------------------------------------------------------------------------

@@ -16,33 +16,37 @@ import time
 
 import pytest
 
-from conftest import WRAPPER, raw_upgrade
+from conftest import WRAPPER, free_port, raw_upgrade, wait_accepting
 from daemon_helpers import alive, daemon, echo_once  # noqa: F401 (fixture)
+from test_tls import certs, client_context  # noqa: F401 (fixture)
 
 PROBE_TIMEOUT = 2.0 if not WRAPPER else 15.0
 PROBE_GAP = 0.02
 
 
-def probe(port: int) -> float:
-    """One echo probe; returns its latency in seconds, raises on failure."""
+def probe(port: int, tls: bool = False) -> float:
+    """One echo probe (over wss:// with tls: the TLS handshake included); returns its latency
+    in seconds, raises on failure."""
     start = time.monotonic()
-    with socket.create_connection(("127.0.0.1", port), timeout=PROBE_TIMEOUT) as s:
+    with socket.create_connection(("127.0.0.1", port), timeout=PROBE_TIMEOUT) as raw:
+        s = client_context().wrap_socket(raw) if tls else raw
         s.settimeout(PROBE_TIMEOUT)
         raw_upgrade(s, host=f"127.0.0.1:{port}")
         echo_once(s, b"probe")
+        s.close()
     return time.monotonic() - start
 
 
 class Probes:
-    def __init__(self, port: int):
-        self.port = port
+    def __init__(self, port: int, tls: bool = False):
+        self.port, self.tls = port, tls
         self.latencies: list[float] = []
         self.failures: list[str] = []
 
     def run_one(self) -> None:
         try:
-            self.latencies.append(probe(self.port))
-        except (OSError, AssertionError) as e:
+            self.latencies.append(probe(self.port, self.tls))
+        except (OSError, AssertionError) as e:  # ssl.SSLError is an OSError
             self.failures.append(f"{type(e).__name__}: {e}")
         time.sleep(PROBE_GAP)
 
@@ -101,6 +105,64 @@ def test_no_probe_fails_while_one_worker_is_stopped(daemon):
     for _ in range(20):
         probes.run_one()
     assert not probes.failures, probes.report("after SIGCONT")
+
+
+def tls_daemon(daemon, certs, *flags):
+    """A daemon with a --tls-port beside its plain port; returns (daemon, TLS port)."""
+    port = free_port()
+    d = daemon("--tls-port", str(port), "--tls-cert", str(certs[0]), "--tls-key",
+               str(certs[1]), *flags)
+    wait_accepting("127.0.0.1", port, d.proc, d.stderr_path)
+    return d, port
+
+
+def test_no_wss_probe_fails_while_one_worker_is_stopped(daemon, certs):
+    """The wss:// listener too: each worker has its own SO_REUSEPORT --tls-port socket, and
+    the wss:// clients the kernel hashes to a stopped worker's are served by the other one."""
+    d, port = tls_daemon(daemon, certs, "--workers", "2")
+    stopped, _ = d.wait_workers(2)
+    probes = Probes(port, tls=True)
+    for _ in range(5):
+        probes.run_one()
+    os.kill(stopped, signal.SIGSTOP)
+    try:
+        end = time.monotonic() + 3
+        while time.monotonic() < end:
+            probes.run_one()
+    finally:
+        os.kill(stopped, signal.SIGCONT)
+    print(f"\n{probes.report('wss://, one worker stopped for 3 s')}")
+    assert not probes.failures, probes.report("wss://, one worker stopped")
+    assert "took over" in d.stderr_text()
+    assert alive(stopped)
+    for _ in range(10):
+        probes.run_one()
+    assert not probes.failures, probes.report("wss://, after SIGCONT")
+
+
+def test_no_wss_probe_fails_while_one_worker_is_dead(daemon, certs):
+    """A worker SIGKILLed while the supervisor is stopped (so no replacement comes): its TLS
+    socket stays open (the supervisor and the other worker hold it) with nobody accepting
+    on it, and the wss:// clients that land there are served by the other worker."""
+    d, port = tls_daemon(daemon, certs, "--workers", "2")
+    dead, survivor = d.wait_workers(2)
+    survivor_started = d.seen_workers[survivor]
+    probes = Probes(port, tls=True)
+    os.kill(d.pid, signal.SIGSTOP)
+    try:
+        os.kill(dead, signal.SIGKILL)
+        end = time.monotonic() + 3
+        while time.monotonic() < end:
+            probes.run_one()
+    finally:
+        os.kill(d.pid, signal.SIGCONT)
+    print(f"\n{probes.report('wss://, one worker dead for 3 s')}")
+    assert alive(survivor, survivor_started), "the surviving worker died"
+    assert not probes.failures, probes.report("wss://, one worker dead")
+    d.wait_workers(2, exclude={dead})  # the supervisor forks its replacement once it runs
+    for _ in range(10):
+        probes.run_one()
+    assert not probes.failures, probes.report("wss://, after the replacement")
 
 
 PIDS_CGROUPS = "/sys/fs/cgroup/pids"
