@@ -41,6 +41,12 @@ static const char USAGE[] =
     "                      memory is read (what a used, then idle, connection keeps)\n"
     "  --server-pid PID    report the server's CPU time (and RSS with --idle)\n"
     "  --json              print one JSON object instead of text\n"
+    "  --tls               wss://: TLS 1.3 (X25519), no certificate verification, no\n"
+    "                      session reuse (every handshake a full one)\n"
+    "  --tls-suites LIST   TLS 1.3 ciphersuites to offer (OpenSSL's default), for example\n"
+    "                      TLS_AES_128_GCM_SHA256\n"
+    "  --churn             each connection closes as soon as it is upgraded and opens again:\n"
+    "                      counts full handshakes (TCP, TLS with --tls, upgrade, Close)\n"
     "  --help\n";
 
 static int bad(const char *flag, const char *value, const char *why)
@@ -97,7 +103,7 @@ int options_parse(int argc, char **argv, struct options *opt)
                              .deflate_level = 6 };
     enum { O_HOST = 256, O_PORT, O_PATH, O_CONNS, O_SIZE, O_TEXT, O_BINARY, O_DEPTH, O_DURATION,
            O_WARMUP, O_RAW, O_RATE, O_IDLE, O_HOLD, O_PID, O_JSON, O_HELP, O_PAYLOAD, O_DEFLATE,
-           O_DEFLATE_OPT, O_DEFLATE_LEVEL, O_IDLE_ECHO };
+           O_DEFLATE_OPT, O_DEFLATE_LEVEL, O_IDLE_ECHO, O_TLS, O_TLS_SUITES, O_CHURN };
     static const struct option longs[] = {
         { "host", required_argument, NULL, O_HOST },
         { "port", required_argument, NULL, O_PORT },
@@ -121,6 +127,9 @@ int options_parse(int argc, char **argv, struct options *opt)
         { "deflate-optional", no_argument, NULL, O_DEFLATE_OPT },
         { "deflate-level", required_argument, NULL, O_DEFLATE_LEVEL },
         { "idle-echo", no_argument, NULL, O_IDLE_ECHO },
+        { "tls", no_argument, NULL, O_TLS },
+        { "tls-suites", required_argument, NULL, O_TLS_SUITES },
+        { "churn", no_argument, NULL, O_CHURN },
         { 0 },
     };
     bool depth_given = false;
@@ -213,6 +222,16 @@ int options_parse(int argc, char **argv, struct options *opt)
         case O_IDLE_ECHO:
             opt->idle_echo = true;
             break;
+        case O_TLS:
+            opt->tls = true;
+            break;
+        case O_TLS_SUITES:
+            opt->tls_suites = optarg;
+            opt->tls = true;
+            break;
+        case O_CHURN:
+            opt->churn = true;
+            break;
         case O_HELP:
             fputs(USAGE, stdout);
             return OPTIONS_EXIT_OK;
@@ -255,6 +274,15 @@ int options_parse(int argc, char **argv, struct options *opt)
     }
     if (opt->idle_echo && !opt->idle) {
         fprintf(stderr, "wsload: --idle-echo goes with --idle\n");
+        return OPTIONS_EXIT_USAGE;
+    }
+    if (opt->tls && opt->raw) {
+        fprintf(stderr, "wsload: --tls carries WebSocket frames; --raw has none\n");
+        return OPTIONS_EXIT_USAGE;
+    }
+    if (opt->churn && (opt->idle || opt->rate > 0 || opt->raw)) {
+        fprintf(stderr, "wsload: --churn is a closed loop of handshakes: not with --idle, "
+                        "--rate or --raw\n");
         return OPTIONS_EXIT_USAGE;
     }
     if (opt->idle)

@@ -27,6 +27,9 @@ struct options {
     double hold;
     pid_t server_pid; /* 0: unknown */
     bool json;
+    bool tls;          /* wss:// */
+    const char *tls_suites; /* TLS 1.3 ciphersuites offered; NULL: OpenSSL's default */
+    bool churn;        /* each connection closes once upgraded and opens again */
 };
 
 enum { OPTIONS_RUN, OPTIONS_EXIT_OK, OPTIONS_EXIT_USAGE };
