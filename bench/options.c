@@ -39,7 +39,8 @@ static const char USAGE[] =
     "                      the server's resident memory per connection (needs --server-pid)\n"
     "  --idle-echo         with --idle: echo one message on every connection before the\n"
     "                      memory is read (what a used, then idle, connection keeps)\n"
-    "  --server-pid PID    report the server's CPU time (and RSS with --idle)\n"
+    "  --server-pid PID    report the server's CPU time (and RSS with --idle); PID,PID2:\n"
+    "                      add PID2's CPU time (a TLS proxy in front of the server)\n"
     "  --json              print one JSON object instead of text\n"
     "  --tls               wss://: TLS 1.3 (X25519), no certificate verification, no\n"
     "                      session reuse (every handshake a full one)\n"
@@ -197,9 +198,20 @@ int options_parse(int argc, char **argv, struct options *opt)
                 return bad("--hold", optarg, "expected seconds");
             break;
         case O_PID:
-            if (parse_uint(optarg, 0x7FFFFFFF, &v) || v == 0)
-                return bad("--server-pid", optarg, "not a process id");
+        {
+            char first[16];
+            const char *comma = strchr(optarg, ',');
+            size_t len = comma ? (size_t)(comma - optarg) : strlen(optarg);
+            snprintf(first, sizeof first, "%.*s", (int)(len < 15 ? len : 15), optarg);
+            if (len > 15 || parse_uint(first, 0x7FFFFFFF, &v) || v == 0)
+                return bad("--server-pid", optarg, "not a process id (or two, comma-separated)");
             opt->server_pid = (pid_t)v;
+            if (comma) {
+                if (parse_uint(comma + 1, 0x7FFFFFFF, &v) || v == 0)
+                    return bad("--server-pid", optarg, "not two process ids");
+                opt->proxy_pid = (pid_t)v;
+            }
+        }
             break;
         case O_JSON:
             opt->json = true;

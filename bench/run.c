@@ -115,6 +115,14 @@ int run_connect(struct bench *b)
     return 0;
 }
 
+/* The server's CPU seconds, and its proxy's when there is one; -1 when unreadable. */
+static double server_cpu_seconds(const struct options *o)
+{
+    double s = proc_cpu_seconds(o->server_pid);
+    double p = o->proxy_pid ? proc_cpu_seconds(o->proxy_pid) : 0;
+    return s < 0 || p < 0 ? -1 : s + p;
+}
+
 static bool nothing_in_flight(const struct bench *b)
 {
     return b->inflight == 0;
@@ -190,12 +198,12 @@ void run_load(struct bench *b, struct results *r)
     hist_reset(&b->lag);
     b->msgs = 0;
     b->recording = true;
-    double srv0 = o->server_pid ? proc_cpu_seconds(o->server_pid) : -1;
+    double srv0 = o->server_pid ? server_cpu_seconds(o) : -1;
     double gen0 = self_cpu_seconds();
     int64_t t0 = now_ns();
     run_until(b, t0 + (int64_t)(o->duration * NS_PER_S), stop);
     int64_t t1 = now_ns();
-    double srv1 = o->server_pid ? proc_cpu_seconds(o->server_pid) : -1;
+    double srv1 = o->server_pid ? server_cpu_seconds(o) : -1;
     r->gen_cpu_s = self_cpu_seconds() - gen0;
     b->recording = false;
     r->window_s = (double)(t1 - t0) / NS_PER_S;
