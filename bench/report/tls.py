@@ -55,14 +55,15 @@ def make_cert(d: pathlib.Path) -> tuple[str, str]:
 class Websock(matrix.Server):
     """websock on CPU 0, serving ws:// or (tls) wss:// only."""
 
-    def __init__(self, name: str, tls: tuple[str, str] | None):
+    def __init__(self, name: str, tls: tuple[str, str] | None, binary: str | None = None):
         super().__init__(name, "websock")
         self.tls = tls
+        self.binary = binary or str(TOP / "build/websock")
 
     def command(self, port: int) -> list[str]:
         if not self.tls:
-            return super().command(port)
-        return [str(TOP / "build/websock"), "--port", "0", "--tls-port", str(port),
+            return [self.binary, *super().command(port)[1:]]
+        return [self.binary, "--port", "0", "--tls-port", str(port),
                 "--tls-cert", self.tls[0], "--tls-key", self.tls[1], "--bind", "127.0.0.1",
                 "--log-level", "warn"]
 
@@ -310,6 +311,9 @@ def main() -> None:
     ap.add_argument("--warmup", type=float, default=1)
     ap.add_argument("--only", default="echo,handshake,nginx")
     ap.add_argument("--no-write", action="store_true", help="print only")
+    ap.add_argument("--ab", metavar="BINARY",
+                    help="instead: another websock build's wss:// against this one's, side by "
+                         "side (1 KiB echo, the ratio is this build's over BINARY's)")
     args = ap.parse_args()
     only = set(args.only.split(","))
     dur = ["--duration", str(args.duration), "--warmup", str(args.warmup)]
@@ -321,6 +325,11 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="wsbench-cert-") as d:
         cert = make_cert(pathlib.Path(d))
         ws, wss = Websock("websock ws://", None), Websock("websock wss://", cert)
+        if args.ab:
+            base = Websock(f"{args.ab} wss://", cert, args.ab)
+            p = pair(base, wss, True, True, ECHO, args.windows, dur)
+            print(f"this build / {args.ab}: {spread(p['ratio'])}")
+            return
         if "echo" in only:
             print("1 KiB echo, 100 connections: ws:// against wss://", flush=True)
             res["echo"] = pair(ws, wss, False, True, ECHO, args.windows, dur)
