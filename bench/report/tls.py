@@ -311,9 +311,9 @@ def main() -> None:
     ap.add_argument("--warmup", type=float, default=1)
     ap.add_argument("--only", default="echo,handshake,nginx")
     ap.add_argument("--no-write", action="store_true", help="print only")
-    ap.add_argument("--ab", metavar="BINARY",
-                    help="instead: another websock build's wss:// against this one's, side by "
-                         "side (1 KiB echo, the ratio is this build's over BINARY's)")
+    ap.add_argument("--ab", metavar="BASE[,NEW]",
+                    help="instead: two websock builds' wss:// side by side (1 KiB echo): the "
+                         "ratio is NEW's (default build/websock) over BASE's")
     args = ap.parse_args()
     only = set(args.only.split(","))
     dur = ["--duration", str(args.duration), "--warmup", str(args.warmup)]
@@ -326,9 +326,11 @@ def main() -> None:
         cert = make_cert(pathlib.Path(d))
         ws, wss = Websock("websock ws://", None), Websock("websock wss://", cert)
         if args.ab:
-            base = Websock(f"{args.ab} wss://", cert, args.ab)
-            p = pair(base, wss, True, True, ECHO, args.windows, dur)
-            print(f"this build / {args.ab}: {spread(p['ratio'])}")
+            base, new = args.ab.split(",") if "," in args.ab else (args.ab, None)
+            this = Websock(f"{new or 'websock'} wss://", cert, new)
+            p = pair(Websock(f"{base} wss://", cert, base), this, True, True, ECHO,
+                     args.windows, dur)
+            print(f"{this.binary} / {base}: {spread(p['ratio'])}")
             return
         if "echo" in only:
             print("1 KiB echo, 100 connections: ws:// against wss://", flush=True)
