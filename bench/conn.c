@@ -117,7 +117,13 @@ static void finish_close(struct bench *b, struct conn *c)
 {
     drop(b, c);
     set_state(b, c, CS_CLOSED);
-    if (b->opt.churn && b->issuing) { /* --churn: the next connection at once */
+}
+
+/* --churn: a closed connection opens the next at once (once its event is handled, so the
+ * handler never meets the new socket). */
+static void churn_next(struct bench *b, struct conn *c)
+{
+    if (c->state == CS_CLOSED && b->opt.churn && b->issuing) {
         c->attempts = 0;
         conn_start(b, c, now_ns());
     }
@@ -294,7 +300,7 @@ static void readable(struct bench *b, struct conn *c, bool hangup)
             else
                 conn_ws_input(b, c, buf, (size_t)n, now);
             /* A short read emptied the socket; the next arrival raises a new edge. */
-            if ((size_t)n < cap && !hangup && !c->tls)
+            if (!hangup && (c->tls ? conn_alive(c) && tlsc_drained(c->tls) : (size_t)n < cap))
                 break;
         } else if (n == 0) {
             eof(b, c, now_ns(), NULL);
@@ -344,6 +350,7 @@ void conn_event(struct bench *b, struct conn *c, uint32_t events)
     }
     if (conn_alive(c) && (events & EV_READ))
         readable(b, c, events & EV_HUP);
+    churn_next(b, c);
 }
 
 void conn_sweep(struct bench *b, struct conn *c, int64_t now)
@@ -361,8 +368,10 @@ void conn_sweep(struct bench *b, struct conn *c, int64_t now)
         retry(b, c, now, "no answer to the upgrade request within 10 s");
         break;
     case CS_CLOSING:
-        if (c->close_received)
+        if (c->close_received) {
             finish_close(b, c); /* the server answered; its FIN is late, not wrong */
+            churn_next(b, c);
+        }
         else
             conn_fail(b, c, "no answer to our %s within 5 s", b->opt.raw ? "FIN" : "Close");
         break;

@@ -2,9 +2,11 @@
 
 #include <errno.h>
 #include <limits.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 
+#include <openssl/bio.h>
 #include <openssl/err.h>
 #include <openssl/objects.h>
 #include <openssl/ssl.h>
@@ -53,6 +55,19 @@ void tlsc_ctx_free(struct tlsc_ctx *ctx)
     SSL_CTX_free((SSL_CTX *)ctx);
 }
 
+/* Notes in the socket BIO's callback argument (a flag, not a pointer) whether its last read
+ * came back shorter than asked: the socket was emptied. */
+static long note_short_read(BIO *bio, int oper, const char *argp, size_t len, int argi,
+                            long argl, int ret, size_t *processed)
+{
+    (void)argp;
+    (void)argi;
+    (void)argl;
+    if (oper == (BIO_CB_READ | BIO_CB_RETURN))
+        BIO_set_callback_arg(bio, (char *)(uintptr_t)(ret > 0 && processed && *processed < len));
+    return ret;
+}
+
 struct tlsc *tlsc_new(struct tlsc_ctx *ctx, int fd, const char *sni)
 {
     SSL *ssl = SSL_new((SSL_CTX *)ctx);
@@ -61,6 +76,7 @@ struct tlsc *tlsc_new(struct tlsc_ctx *ctx, int fd, const char *sni)
         ERR_clear_error();
         return NULL;
     }
+    BIO_set_callback_ex(SSL_get_rbio(ssl), note_short_read);
     SSL_set_connect_state(ssl);
     return (struct tlsc *)ssl;
 }
@@ -127,6 +143,12 @@ ssize_t tlsc_write(struct tlsc *t, const void *buf, size_t len, char *err, size_
         return TLSC_ERROR;
     }
     return r;
+}
+
+int tlsc_drained(const struct tlsc *t)
+{
+    const SSL *ssl = (const SSL *)t;
+    return !SSL_has_pending(ssl) && BIO_get_callback_arg(SSL_get_rbio(ssl)) != NULL;
 }
 
 void tlsc_describe(const struct tlsc *t, char *out, size_t len)

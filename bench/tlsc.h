@@ -31,6 +31,9 @@ ssize_t tlsc_read(struct tlsc *t, void *buf, size_t len, char *err, size_t errle
 /* Encrypts and sends up to len bytes (a partial count when the socket fills); a retry after
  * TLSC_WANT_* passes the same bytes again, maybe more. */
 ssize_t tlsc_write(struct tlsc *t, const void *buf, size_t len, char *err, size_t errlen);
+/* The last socket read came back short and the session holds nothing: the socket is empty
+ * (what arrives next raises a new edge), so reading on would only meet WANT_READ. */
+int tlsc_drained(const struct tlsc *t);
 /* "TLSv1.3 TLS_AES_128_GCM_SHA256 X25519" of a finished handshake. */
 void tlsc_describe(const struct tlsc *t, char *out, size_t len);
 
