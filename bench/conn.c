@@ -283,7 +283,8 @@ static void readable(struct bench *b, struct conn *c, bool hangup)
         uint8_t *buf = hs ? (uint8_t *)c->hs + c->hs_len : b->rbuf;
         size_t cap = hs ? (size_t)HANDSHAKE_HEAD_MAX - c->hs_len : RECV_BUFFER_SIZE;
         char err[256];
-        ssize_t n = c->tls ? tlsc_read(c->tls, buf, cap, err, sizeof err) : recv(c->fd, buf, cap, 0);
+        ssize_t n = c->tls ? tlsc_read(c->tls, buf, cap, err, sizeof err)
+                           : recv(c->fd, buf, cap, 0);
         if (c->tls && n < 0) {
             /* Read until WANT_READ: decrypted bytes can wait in the session unannounced. */
             c->tls_rw = n == TLSC_WANT_WRITE;
@@ -300,7 +301,7 @@ static void readable(struct bench *b, struct conn *c, bool hangup)
             else
                 conn_ws_input(b, c, buf, (size_t)n, now);
             /* A short read emptied the socket; the next arrival raises a new edge. */
-            if (!hangup && (c->tls ? conn_alive(c) && tlsc_drained(c->tls) : (size_t)n < cap))
+            if (!hangup && (c->tls ? tlsc_drained(c->tls) : (size_t)n < cap))
                 break;
         } else if (n == 0) {
             eof(b, c, now_ns(), NULL);
