@@ -26,7 +26,7 @@ VENV    := build/venv
 PY      := $(VENV)/bin/python
 
 .PHONY: all run check deps build-deps install uninstall build-clang bench bench-deflate bench-micro \
-        bench-instr bench-report bench-c1m test-unit \
+        bench-instr bench-report bench-c1m bench-tls test-unit \
         test-blackbox autobahn autobahn-nginx autobahn-tls autobahn-asan autobahn-tls-asan autobahn-asan-sample autobahn-all test-asan test-asan-unit \
         test-valgrind fuzz fuzz-check clean \
         test-browser browser-deps
@@ -225,6 +225,14 @@ bench: deps $(BUILD)/websock $(BUILD)/bench/micro $(BENCH_VENV)/.installed
 	$(MAKE) -C bench
 	bench/peers/build.sh
 	$(BENCH_VENV)/bin/python bench/report/matrix.py --micro "$$($(BUILD)/bench/micro)" $(BENCH_ARGS)
+	$(MAKE) bench-tls
+
+# wss:// side by side (wss against ws, CPU per full TLS handshake, websock against nginx
+# terminating TLS): bench/benchmarks-tls.json and the wss section of BENCHMARKS.md. About
+# 5 minutes; nginx is optional (its figures are skipped without it). BENCH_TLS_ARGS="--windows 3".
+bench-tls: $(BUILD)/websock
+	$(MAKE) -C bench
+	python3 bench/report/tls.py $(BENCH_TLS_ARGS)
 
 # Rewrites BENCHMARKS.md and bench/benchmarks.png from bench/benchmarks.json: runs nothing.
 bench-report: $(BENCH_VENV)/.installed

@@ -15,6 +15,7 @@ struct conn;
 struct zcodec;
 
 #define RECV_BUFFER_SIZE (256u * 1024)
+#define TLS_GATHER_SIZE (64u * 1024)
 
 enum conn_state {
     CS_NEW,        /* not started yet */
@@ -50,6 +51,12 @@ struct bench {
     uint64_t retries;     /* connect attempts repeated after a refusal or timeout */
     unsigned count[CS_COUNT];
     char first_error[256];
+
+    /* --tls: the client context, what the first handshake agreed, and where a TLS write
+     * gathers the queued frames (one SSL_write for many). */
+    struct tlsc_ctx *tls;
+    char tls_agreed[96];
+    uint8_t *tls_wbuf;
 
     /* --deflate */
     struct zcodec *z;     /* NULL without --deflate */

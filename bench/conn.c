@@ -41,6 +41,7 @@ int conn_init(struct conn *c, uint32_t id, unsigned depth)
 
 void conn_free(struct conn *c)
 {
+    tlsc_free(c->tls);
     if (c->fd >= 0)
         close(c->fd);
     free(c->hs);
@@ -51,6 +52,10 @@ void conn_free(struct conn *c)
 /* Forgets the socket and everything in flight on it; the caller picks the next state. */
 static void drop(struct bench *b, struct conn *c)
 {
+    tlsc_free(c->tls);
+    c->tls = NULL;
+    c->tls_hs = c->tls_rw = c->tls_wr = c->tls_retry = false;
+    c->tls_wctl = 0;
     if (c->fd >= 0)
         close(c->fd); /* also removes it from epoll */
     c->fd = -1;
@@ -114,9 +119,19 @@ static void finish_close(struct bench *b, struct conn *c)
     set_state(b, c, CS_CLOSED);
 }
 
-static void connected(struct bench *b, struct conn *c, int64_t now)
+/* --churn: a closed connection opens the next at once (once its event is handled, so the
+ * handler never meets the new socket). */
+static void churn_next(struct bench *b, struct conn *c)
 {
-    c->writable = true;
+    if (c->state == CS_CLOSED && b->opt.churn && b->issuing) {
+        c->attempts = 0;
+        conn_start(b, c, now_ns());
+    }
+}
+
+/* Sends the upgrade request (over TLS once its handshake is done). */
+static void upgrade(struct bench *b, struct conn *c, int64_t now)
+{
     if (b->opt.raw) {
         set_state(b, c, CS_OPEN);
         c->deadline = INT64_MAX;
@@ -128,15 +143,17 @@ static void connected(struct bench *b, struct conn *c, int64_t now)
     memcpy(nonce, r, sizeof nonce);
     size_t len = handshake_request(req, sizeof req, b->host_header, b->opt.path, nonce,
                                    b->opt.deflate, c->accept);
-    ssize_t n = send(c->fd, req, len, MSG_NOSIGNAL);
-    if (n < 0 && retryable(errno)) {
+    char err[256] = "short write";
+    ssize_t n = c->tls ? tlsc_write(c->tls, req, len, err, sizeof err)
+                       : send(c->fd, req, len, MSG_NOSIGNAL);
+    if (n < 0 && !c->tls && retryable(errno)) {
         retry(b, c, now, strerror(errno));
         return;
     }
     /* A fresh socket takes a few hundred bytes at once; anything else is not worth handling. */
     if (n != (ssize_t)len) {
         conn_fail(b, c, "could not write the upgrade request: %s",
-                  n < 0 ? strerror(errno) : "short write");
+                  n < 0 && !c->tls ? strerror(errno) : err);
         return;
     }
     c->hs = malloc(HANDSHAKE_HEAD_MAX + 1);
@@ -145,13 +162,47 @@ static void connected(struct bench *b, struct conn *c, int64_t now)
         return;
     }
     c->hs_len = 0;
+}
+
+/* Advances the TLS handshake; the upgrade request follows it. */
+static void tls_step(struct bench *b, struct conn *c, int64_t now)
+{
+    char err[256];
+    int rc = tlsc_handshake(c->tls, err, sizeof err);
+    if (rc == TLSC_WANT_READ || rc == TLSC_WANT_WRITE)
+        return;
+    if (rc != 1) {
+        retry(b, c, now, err);
+        return;
+    }
+    c->tls_hs = false;
+    if (!b->tls_agreed[0])
+        tlsc_describe(c->tls, b->tls_agreed, sizeof b->tls_agreed);
+    upgrade(b, c, now);
+}
+
+static void connected(struct bench *b, struct conn *c, int64_t now)
+{
+    c->writable = true;
     set_state(b, c, CS_HANDSHAKE);
     c->deadline = now + CONNECT_TIMEOUT_NS;
+    if (!b->tls) {
+        upgrade(b, c, now);
+        return;
+    }
+    c->tls = tlsc_new(b->tls, c->fd, b->opt.host);
+    if (!c->tls) {
+        conn_fail(b, c, "out of memory for a TLS session");
+        return;
+    }
+    c->tls_hs = true;
+    tls_step(b, c, now);
 }
 
 void conn_start(struct bench *b, struct conn *c, int64_t now)
 {
     c->attempts++;
+    c->t_start = now;
     int fd = socket(b->addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0) {
         conn_fail(b, c, "socket: %s", strerror(errno));
@@ -196,6 +247,15 @@ static void handshake_input(struct bench *b, struct conn *c, size_t n, int64_t n
     set_state(b, c, CS_OPEN);
     c->deadline = INT64_MAX;
     zconn_opened(b, c);
+    if (b->opt.churn && b->issuing) {
+        /* --churn: a connection is one full handshake (TCP, TLS, upgrade), then Close. */
+        if (b->recording) {
+            hist_record(&b->hist, (uint64_t)(now - c->t_start + 500) / 1000);
+            b->msgs++;
+        }
+        conn_close(b, c, now);
+        return;
+    }
     if (extra)
         conn_ws_input(b, c, b->rbuf, extra, now);
 }
@@ -222,7 +282,16 @@ static void readable(struct bench *b, struct conn *c, bool hangup)
         bool hs = c->state == CS_HANDSHAKE;
         uint8_t *buf = hs ? (uint8_t *)c->hs + c->hs_len : b->rbuf;
         size_t cap = hs ? (size_t)HANDSHAKE_HEAD_MAX - c->hs_len : RECV_BUFFER_SIZE;
-        ssize_t n = recv(c->fd, buf, cap, 0);
+        char err[256];
+        ssize_t n = c->tls ? tlsc_read(c->tls, buf, cap, err, sizeof err)
+                           : recv(c->fd, buf, cap, 0);
+        if (c->tls && n < 0) {
+            /* Read until WANT_READ: decrypted bytes can wait in the session unannounced. */
+            c->tls_rw = n == TLSC_WANT_WRITE;
+            if (n == TLSC_ERROR)
+                eof(b, c, now_ns(), err);
+            break;
+        }
         if (n > 0) {
             int64_t now = now_ns();
             if (hs)
@@ -232,7 +301,7 @@ static void readable(struct bench *b, struct conn *c, bool hangup)
             else
                 conn_ws_input(b, c, buf, (size_t)n, now);
             /* A short read emptied the socket; the next arrival raises a new edge. */
-            if ((size_t)n < cap && !hangup)
+            if (!hangup && (c->tls ? tlsc_drained(c->tls) : (size_t)n < cap))
                 break;
         } else if (n == 0) {
             eof(b, c, now_ns(), NULL);
@@ -264,6 +333,17 @@ void conn_event(struct bench *b, struct conn *c, uint32_t events)
     }
     if (!conn_alive(c))
         return; /* a stale event for a socket already dropped in this batch */
+    if (c->tls_hs) {
+        tls_step(b, c, now_ns());
+        return;
+    }
+    /* TLS may need the other direction's readiness to go on. */
+    if (c->tls_rw && (events & EV_WRITE))
+        events |= EV_READ;
+    if (c->tls_wr && (events & EV_READ)) {
+        events |= EV_WRITE;
+        c->tls_wr = false;
+    }
     if (events & EV_WRITE) {
         c->writable = true;
         if (c->state != CS_HANDSHAKE)
@@ -271,6 +351,7 @@ void conn_event(struct bench *b, struct conn *c, uint32_t events)
     }
     if (conn_alive(c) && (events & EV_READ))
         readable(b, c, events & EV_HUP);
+    churn_next(b, c);
 }
 
 void conn_sweep(struct bench *b, struct conn *c, int64_t now)
@@ -288,8 +369,10 @@ void conn_sweep(struct bench *b, struct conn *c, int64_t now)
         retry(b, c, now, "no answer to the upgrade request within 10 s");
         break;
     case CS_CLOSING:
-        if (c->close_received)
+        if (c->close_received) {
             finish_close(b, c); /* the server answered; its FIN is late, not wrong */
+            churn_next(b, c);
+        }
         else
             conn_fail(b, c, "no answer to our %s within 5 s", b->opt.raw ? "FIN" : "Close");
         break;

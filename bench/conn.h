@@ -12,6 +12,7 @@
 #include "handshake.h"
 #include "payload.h"
 #include "pmd.h"
+#include "tlsc.h"
 #include "zcodec.h"
 
 struct conn {
@@ -23,6 +24,17 @@ struct conn {
     bool in_input;        /* sends made while parsing are flushed once, after it */
     bool close_received;
     int64_t deadline;     /* of the connect, handshake, retry wait or close */
+    int64_t t_start;      /* --churn: when this attempt's connect began */
+
+    /* --tls: the session; its handshake runs before the upgrade request goes out. A TLS
+     * write that returned WANT_* is retried with the same bytes in front: tls_wctl says how
+     * many of them were control-frame bytes. */
+    struct tlsc *tls;
+    bool tls_hs;          /* the TLS handshake is not done yet */
+    bool tls_rw;          /* the last read wants the socket writable */
+    bool tls_wr;          /* the last write wants the socket readable */
+    bool tls_retry;       /* the last write returned WANT_*: the next one repeats it */
+    uint16_t tls_wctl;
 
     char *hs;             /* the handshake answer as it arrives; freed once open */
     uint16_t hs_len;

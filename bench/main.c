@@ -17,6 +17,7 @@
 #include "proc.h"
 #include "report.h"
 #include "run.h"
+#include "tlsc.h"
 #include "zconn.h"
 
 #define FD_SPARE 16 /* stdio, epoll, /proc reads */
@@ -63,6 +64,15 @@ static int setup(struct bench *b)
      * a misaligned buffer much more slowly (an AMD EPYC here: 3% more CPU per 16 KiB echo at
      * 16 bytes off, a third more at 4 or 8), and the generator should not be the slow side. */
     b->rbuf = aligned_alloc(4096, RECV_BUFFER_SIZE);
+    if (b->opt.tls) {
+        char err[256];
+        b->tls = tlsc_ctx_new(b->opt.tls_suites, 0, err, sizeof err);
+        b->tls_wbuf = malloc(TLS_GATHER_SIZE);
+        if (!b->tls || !b->tls_wbuf) {
+            fprintf(stderr, "wsload: %s\n", b->tls ? "out of memory" : err);
+            return -1;
+        }
+    }
     b->epfd = loop_create();
     b->nconns = b->opt.connections;
     b->conns = calloc(b->nconns, sizeof *b->conns);
@@ -114,6 +124,8 @@ int main(int argc, char **argv)
         conn_free(&b.conns[i]);
     free(b.conns);
     free(b.rbuf);
+    free(b.tls_wbuf);
+    tlsc_ctx_free(b.tls);
     zconn_teardown(&b);
     payload_free(&b.pl);
     close(b.epfd);

@@ -39,8 +39,15 @@ static const char USAGE[] =
     "                      the server's resident memory per connection (needs --server-pid)\n"
     "  --idle-echo         with --idle: echo one message on every connection before the\n"
     "                      memory is read (what a used, then idle, connection keeps)\n"
-    "  --server-pid PID    report the server's CPU time (and RSS with --idle)\n"
+    "  --server-pid PID    report the server's CPU time (and RSS with --idle); PID,PID2:\n"
+    "                      add PID2's CPU time (a TLS proxy in front of the server)\n"
     "  --json              print one JSON object instead of text\n"
+    "  --tls               wss://: TLS 1.3 (X25519), no certificate verification, no\n"
+    "                      session reuse (every handshake a full one)\n"
+    "  --tls-suites LIST   TLS 1.3 ciphersuites to offer (OpenSSL's default), for example\n"
+    "                      TLS_AES_128_GCM_SHA256\n"
+    "  --churn             each connection closes as soon as it is upgraded and opens again:\n"
+    "                      counts full handshakes (TCP, TLS with --tls, upgrade, Close)\n"
     "  --help\n";
 
 static int bad(const char *flag, const char *value, const char *why)
@@ -97,7 +104,7 @@ int options_parse(int argc, char **argv, struct options *opt)
                              .deflate_level = 6 };
     enum { O_HOST = 256, O_PORT, O_PATH, O_CONNS, O_SIZE, O_TEXT, O_BINARY, O_DEPTH, O_DURATION,
            O_WARMUP, O_RAW, O_RATE, O_IDLE, O_HOLD, O_PID, O_JSON, O_HELP, O_PAYLOAD, O_DEFLATE,
-           O_DEFLATE_OPT, O_DEFLATE_LEVEL, O_IDLE_ECHO };
+           O_DEFLATE_OPT, O_DEFLATE_LEVEL, O_IDLE_ECHO, O_TLS, O_TLS_SUITES, O_CHURN };
     static const struct option longs[] = {
         { "host", required_argument, NULL, O_HOST },
         { "port", required_argument, NULL, O_PORT },
@@ -121,6 +128,9 @@ int options_parse(int argc, char **argv, struct options *opt)
         { "deflate-optional", no_argument, NULL, O_DEFLATE_OPT },
         { "deflate-level", required_argument, NULL, O_DEFLATE_LEVEL },
         { "idle-echo", no_argument, NULL, O_IDLE_ECHO },
+        { "tls", no_argument, NULL, O_TLS },
+        { "tls-suites", required_argument, NULL, O_TLS_SUITES },
+        { "churn", no_argument, NULL, O_CHURN },
         { 0 },
     };
     bool depth_given = false;
@@ -188,9 +198,20 @@ int options_parse(int argc, char **argv, struct options *opt)
                 return bad("--hold", optarg, "expected seconds");
             break;
         case O_PID:
-            if (parse_uint(optarg, 0x7FFFFFFF, &v) || v == 0)
-                return bad("--server-pid", optarg, "not a process id");
+        {
+            char first[16];
+            const char *comma = strchr(optarg, ',');
+            size_t len = comma ? (size_t)(comma - optarg) : strlen(optarg);
+            snprintf(first, sizeof first, "%.*s", (int)(len < 15 ? len : 15), optarg);
+            if (len > 15 || parse_uint(first, 0x7FFFFFFF, &v) || v == 0)
+                return bad("--server-pid", optarg, "not a process id (or two, comma-separated)");
             opt->server_pid = (pid_t)v;
+            if (comma) {
+                if (parse_uint(comma + 1, 0x7FFFFFFF, &v) || v == 0)
+                    return bad("--server-pid", optarg, "not two process ids");
+                opt->proxy_pid = (pid_t)v;
+            }
+        }
             break;
         case O_JSON:
             opt->json = true;
@@ -212,6 +233,16 @@ int options_parse(int argc, char **argv, struct options *opt)
             break;
         case O_IDLE_ECHO:
             opt->idle_echo = true;
+            break;
+        case O_TLS:
+            opt->tls = true;
+            break;
+        case O_TLS_SUITES:
+            opt->tls_suites = optarg;
+            opt->tls = true;
+            break;
+        case O_CHURN:
+            opt->churn = true;
             break;
         case O_HELP:
             fputs(USAGE, stdout);
@@ -255,6 +286,15 @@ int options_parse(int argc, char **argv, struct options *opt)
     }
     if (opt->idle_echo && !opt->idle) {
         fprintf(stderr, "wsload: --idle-echo goes with --idle\n");
+        return OPTIONS_EXIT_USAGE;
+    }
+    if (opt->tls && opt->raw) {
+        fprintf(stderr, "wsload: --tls carries WebSocket frames; --raw has none\n");
+        return OPTIONS_EXIT_USAGE;
+    }
+    if (opt->churn && (opt->idle || opt->rate > 0 || opt->raw)) {
+        fprintf(stderr, "wsload: --churn is a closed loop of handshakes: not with --idle, "
+                        "--rate or --raw\n");
         return OPTIONS_EXIT_USAGE;
     }
     if (opt->idle)

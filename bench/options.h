@@ -26,7 +26,11 @@ struct options {
     int deflate_level;
     double hold;
     pid_t server_pid; /* 0: unknown */
+    pid_t proxy_pid;  /* --server-pid A,B: B's CPU counts too (a TLS proxy and its backend) */
     bool json;
+    bool tls;          /* wss:// */
+    const char *tls_suites; /* TLS 1.3 ciphersuites offered; NULL: OpenSSL's default */
+    bool churn;        /* each connection closes once upgraded and opens again */
 };
 
 enum { OPTIONS_RUN, OPTIONS_EXIT_OK, OPTIONS_EXIT_USAGE };

@@ -32,6 +32,36 @@ static void consume(struct conn *c, size_t n, size_t ctl)
     }
 }
 
+/* --tls: the gathered frames, copied into one buffer, go out in one SSL_write. False once
+ * the socket is full (or the connection failed). */
+static bool tls_flush(struct bench *b, struct conn *c, const struct iovec *iov, int k,
+                      size_t ctl)
+{
+    size_t len = 0;
+    for (int i = 0; i < k && len < TLS_GATHER_SIZE; i++) {
+        size_t take = iov[i].iov_len < TLS_GATHER_SIZE - len ? iov[i].iov_len
+                                                              : TLS_GATHER_SIZE - len;
+        memcpy(b->tls_wbuf + len, iov[i].iov_base, take);
+        len += take;
+    }
+    char err[256];
+    ssize_t n = tlsc_write(c->tls, b->tls_wbuf, len, err, sizeof err);
+    if (n == TLSC_WANT_WRITE || n == TLSC_WANT_READ) {
+        c->writable = false;
+        c->tls_wr = n == TLSC_WANT_READ;
+        c->tls_retry = true;
+        c->tls_wctl = (uint16_t)ctl;
+        return false;
+    }
+    if (n <= 0) {
+        conn_fail(b, c, "%s (in flight: %u)", err, conn_inflight(c));
+        return false;
+    }
+    c->tls_retry = false;
+    consume(c, (size_t)n, ctl);
+    return true;
+}
+
 /* Writes as much queued output as the socket takes, many messages per sendmsg(). */
 void conn_flush(struct bench *b, struct conn *c)
 {
@@ -40,9 +70,14 @@ void conn_flush(struct bench *b, struct conn *c)
         int k = 0;
         size_t total = 0, ctl = 0;
         bool ctl_waiting = c->ctl_out_len > c->ctl_out_off;
+        if (c->tls_retry) {
+            /* Repeat the TLS write that could not finish with the same bytes in front: the
+             * same control bytes (maybe none), then the messages. */
+            ctl_waiting = c->tls_wctl > 0;
+        }
         /* A control frame may only go between frames, never inside one. */
         if (ctl_waiting && c->out_off == 0) {
-            ctl = c->ctl_out_len - c->ctl_out_off;
+            ctl = c->tls_retry ? c->tls_wctl : (size_t)(c->ctl_out_len - c->ctl_out_off);
             iov[k++] = (struct iovec){ c->ctl_out + c->ctl_out_off, ctl };
             total += ctl;
             ctl_waiting = false;
@@ -60,11 +95,16 @@ void conn_flush(struct bench *b, struct conn *c)
                 iov[k++] = (struct iovec){ (void *)(m->body + boff), m->body_len - boff };
                 total += m->body_len - boff;
             }
-            if (ctl_waiting)
+            if (ctl_waiting && !c->tls_retry)
                 break; /* finish this frame; the control frame goes next */
         }
         if (k == 0)
             return;
+        if (c->tls) {
+            if (!tls_flush(b, c, iov, k, ctl))
+                return;
+            continue;
+        }
         struct msghdr mh = { .msg_iov = iov, .msg_iovlen = (size_t)k };
         ssize_t n = sendmsg(c->fd, &mh, MSG_NOSIGNAL);
         if (n < 0) {

@@ -127,9 +127,16 @@ static void print_json(const struct bench *b, const struct results *r)
     const struct options *o = &b->opt;
     const struct hist *h = &b->hist;
     double rate = r->window_s > 0 ? (double)r->msgs / r->window_s : 0;
-    printf("{\"ok\": %s, \"mode\": \"%s\", \"transport\": \"%s\", \"host\": ",
-           b->errors ? "false" : "true", o->idle ? "idle" : o->rate > 0 ? "rate" : "closed",
-           o->raw ? "tcp" : "websocket");
+    printf("{\"ok\": %s, \"mode\": \"%s\", \"transport\": \"%s\"",
+           b->errors ? "false" : "true",
+           o->idle ? "idle" : o->rate > 0 ? "rate" : o->churn ? "churn" : "closed",
+           o->raw ? "tcp" : o->tls ? "websocket+tls" : "websocket");
+    printf(", \"tls\": ");
+    if (o->tls)
+        json_string(stdout, b->tls_agreed);
+    else
+        printf("null");
+    printf(", \"host\": ");
     json_string(stdout, o->host);
     printf(", \"port\": %d, \"path\": ", o->port);
     json_string(stdout, o->path);
@@ -207,7 +214,8 @@ static void print_text(const struct bench *b, const struct results *r)
     const struct options *o = &b->opt;
     char size[32];
     print_size(size, sizeof size, o->size);
-    printf("wsload       %s://%s%s  %u connection%s x %s %s\n", o->raw ? "tcp" : "ws",
+    printf("wsload       %s://%s%s  %u connection%s x %s %s\n",
+           o->raw ? "tcp" : o->tls ? "wss" : "ws",
            b->host_header, o->raw ? "" : o->path, b->nconns, b->nconns == 1 ? "" : "s", size,
            type_name(b));
     if (!r->connected) {
@@ -237,22 +245,35 @@ static void print_text(const struct bench *b, const struct results *r)
         text_wire(b, r);
     } else {
         double rate = r->window_s > 0 ? (double)r->msgs / r->window_s : 0;
-        if (o->rate > 0)
+        if (o->tls)
+            printf("tls          %s (no certificate verification, full handshakes)\n",
+                   b->tls_agreed);
+        if (o->churn)
+            printf("mode         churn: each connection closes once upgraded and opens again; "
+                   "a message is a whole connection, its latency connect to 101\n");
+        else if (o->rate > 0)
             printf("mode         open loop at %.0f msg/s (latency from each scheduled send)\n",
                    o->rate);
         else
             printf("mode         closed loop, %u in flight per connection\n", o->depth);
         printf("window       %.2f s measured after %.1f s warm-up\n", r->window_s, o->warmup);
-        printf("messages     %llu echoed and verified, %.0f msg/s\n", (unsigned long long)r->msgs,
-               rate);
-        printf("payload      %.2f MB/s each way\n", rate * (double)o->size / 1e6);
+        if (o->churn) {
+            printf("handshakes   %llu connections opened, upgraded and closed, %.0f/s\n",
+                   (unsigned long long)r->msgs, rate);
+        } else {
+            printf("messages     %llu echoed and verified, %.0f msg/s\n",
+                   (unsigned long long)r->msgs, rate);
+            printf("payload      %.2f MB/s each way\n", rate * (double)o->size / 1e6);
+        }
         print_latency(&b->hist);
         if (r->server_cpu_s >= 0)
-            printf("server CPU   %.2f s (%.0f %% of a core), %.0f msg per server CPU-second\n",
-                   r->server_cpu_s, 100 * r->server_cpu_s / r->window_s, per_server_cpu(r));
+            printf("server CPU   %.2f s (%.0f %% of a core), %.0f %s per server CPU-second\n",
+                   r->server_cpu_s, 100 * r->server_cpu_s / r->window_s, per_server_cpu(r),
+                   o->churn ? "connections" : "msg");
         printf("wsload CPU   %.2f s (%.0f %% of a core)\n", r->gen_cpu_s,
                100 * r->gen_cpu_s / r->window_s);
-        text_wire(b, r);
+        if (!o->churn)
+            text_wire(b, r);
         if (o->rate > 0)
             printf("send lag     p50 %llu us  p99 %llu us  max %llu us (wsload against its "
                    "schedule)\n",

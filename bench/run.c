@@ -115,6 +115,14 @@ int run_connect(struct bench *b)
     return 0;
 }
 
+/* The server's CPU seconds, and its proxy's when there is one; -1 when unreadable. */
+static double server_cpu_seconds(const struct options *o)
+{
+    double s = proc_cpu_seconds(o->server_pid);
+    double p = o->proxy_pid ? proc_cpu_seconds(o->proxy_pid) : 0;
+    return s < 0 || p < 0 ? -1 : s + p;
+}
+
 static bool nothing_in_flight(const struct bench *b)
 {
     return b->inflight == 0;
@@ -145,6 +153,17 @@ void run_drain(struct bench *b, int64_t timeout_ns, struct results *r)
                  (unsigned long long)b->inflight);
 }
 
+/* --churn: connections are opening most of the time; the run is over only if all failed. */
+static bool all_failed(const struct bench *b)
+{
+    return b->count[CS_FAILED] == b->nconns;
+}
+
+static bool settled(const struct bench *b)
+{
+    return busy(b) == 0;
+}
+
 /* Every connection lost: the rest of the window would measure nothing. */
 static bool none_open(const struct bench *b)
 {
@@ -161,24 +180,30 @@ void run_load(struct bench *b, struct results *r)
         b->t0 = start;
         b->slot = 0;
         b->rate_on = true;
+    } else if (o->churn) {
+        /* Every connection closes, and each close opens the next (conn.c). */
+        b->sweeping = true;
+        for (unsigned i = 0; i < b->nconns; i++)
+            conn_close(b, &b->conns[i], start);
     } else {
         b->on_echo = echo_closed;
         for (unsigned i = 0; i < b->nconns; i++)
             for (unsigned d = 0; d < o->depth; d++)
                 conn_send(b, &b->conns[i], start);
     }
-    run_until(b, start + (int64_t)(o->warmup * NS_PER_S), none_open);
+    bool (*stop)(const struct bench *) = o->churn ? all_failed : none_open;
+    run_until(b, start + (int64_t)(o->warmup * NS_PER_S), stop);
 
     hist_reset(&b->hist);
     hist_reset(&b->lag);
     b->msgs = 0;
     b->recording = true;
-    double srv0 = o->server_pid ? proc_cpu_seconds(o->server_pid) : -1;
+    double srv0 = o->server_pid ? server_cpu_seconds(o) : -1;
     double gen0 = self_cpu_seconds();
     int64_t t0 = now_ns();
-    run_until(b, t0 + (int64_t)(o->duration * NS_PER_S), none_open);
+    run_until(b, t0 + (int64_t)(o->duration * NS_PER_S), stop);
     int64_t t1 = now_ns();
-    double srv1 = o->server_pid ? proc_cpu_seconds(o->server_pid) : -1;
+    double srv1 = o->server_pid ? server_cpu_seconds(o) : -1;
     r->gen_cpu_s = self_cpu_seconds() - gen0;
     b->recording = false;
     r->window_s = (double)(t1 - t0) / NS_PER_S;
@@ -187,6 +212,8 @@ void run_load(struct bench *b, struct results *r)
 
     b->issuing = false;
     b->rate_on = false;
+    if (o->churn)
+        run_until(b, now_ns() + 10 * NS_PER_S, settled); /* what was opening opens */
     run_drain(b, 10 * NS_PER_S, r);
 }
 

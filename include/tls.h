@@ -43,6 +43,10 @@ ssize_t tls_read(struct tls_conn *t, void *buf, size_t len, const char **why);
 ssize_t tls_write(struct tls_conn *t, const void *buf, size_t len, const char **why);
 /* Input already inside the session (decrypted, or a whole record read): read it on. */
 bool tls_pending(const struct tls_conn *t);
+/* The last read from the socket came back short and the session holds no input: the socket
+ * was emptied, so an edge-triggered watch announces what arrives next (its end of input too,
+ * unless that had arrived already: a hangup seen means read on until WANT_READ). */
+bool tls_input_drained(const struct tls_conn *t);
 /* The handshake completed. */
 bool tls_handshake_done(const struct tls_conn *t);
 /* Whether kTLS carries this connection's sending (after the handshake). */

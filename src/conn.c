@@ -791,7 +791,8 @@ void conn_run_backlog(struct server *srv)
 /* The TLS side of the read path: records decrypted into the shared buffer until the socket has
  * no more (WANT_READ) or the buffer is full. *more: input may be left inside the session (or a
  * handshake waits for the next turn's budget), that no readiness event will announce. */
-static ssize_t tls_receive(struct server *srv, struct conn *c, bool *more, const char **why)
+static ssize_t tls_receive(struct server *srv, struct conn *c, bool hangup, bool *more,
+                           const char **why)
 {
     struct tls_conn *t = tls_of(c);
     size_t got = 0;
@@ -808,6 +809,9 @@ static ssize_t tls_receive(struct server *srv, struct conn *c, bool *more, const
         ssize_t n = tls_read(t, srv->rbuf + got, READ_BUFFER_SIZE - got, why);
         if (n > 0) {
             got += (size_t)n;
+            /* The socket is empty: the read that would say WANT_READ is a wasted syscall. */
+            if (!hangup && tls_handshake_done(t) && tls_input_drained(t))
+                break;
             continue;
         }
         if (n == TLS_WANT_WRITE) { /* a handshake flight or a TLS message the socket refused */
@@ -841,7 +845,7 @@ static bool on_readable(struct server *srv, struct conn *c, bool hangup)
 {
     bool more = false;
     const char *why = NULL;
-    ssize_t n = c->tls ? tls_receive(srv, c, &more, &why)
+    ssize_t n = c->tls ? tls_receive(srv, c, hangup, &more, &why)
                        : net_recv(c->watch.fd, srv->rbuf, READ_BUFFER_SIZE);
     if (more) { /* TLS: read on in the backlog run, after the others had their turn */
         queue_backlog(srv, c);

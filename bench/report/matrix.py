@@ -54,6 +54,7 @@ DEFLATE_PEERS = [("ws (Node.js)", "node"), ("gorilla/websocket", "go"), ("libweb
 DEFLATE_JSON = TOP / "bench/benchmarks-deflate.json"
 SECTION_BEGIN, SECTION_END = "<!-- deflate: make bench-deflate -->", "<!-- /deflate -->"
 C1M_BEGIN, C1M_END = "<!-- c1m: from make bench-c1m -->", "<!-- /c1m -->"
+TLS_BEGIN, TLS_END = "<!-- tls: make bench-tls -->", "<!-- /tls -->"
 PEERS = [("libwebsockets", "lws"), ("libwebsockets (libev)", "lws-ev"), ("tokio-tungstenite", "rust"),
          ("gorilla/websocket", "go"), ("ws (Node.js)", "node")]
 # Side-by-side tail latency (bench/report/latency_pair.py), summarised when present.
@@ -656,6 +657,9 @@ def write_report(res: dict, args) -> None:
               ""]
     # The million-connection section is written by hand from `make bench-c1m`: kept as it is.
     old = (TOP / "BENCHMARKS.md").read_text() if (TOP / "BENCHMARKS.md").exists() else ""
+    # The wss section is bench/report/tls.py's (make bench-tls, which make bench runs next).
+    if TLS_BEGIN in old and TLS_END in old:
+        lines += [TLS_BEGIN + old.split(TLS_BEGIN, 1)[1].split(TLS_END, 1)[0] + TLS_END, ""]
     if C1M_BEGIN in old and C1M_END in old:
         lines += [C1M_BEGIN + old.split(C1M_BEGIN, 1)[1].split(C1M_END, 1)[0] + C1M_END, ""]
     (TOP / "BENCHMARKS.md").write_text("\n".join(lines))

@@ -202,6 +202,34 @@ def test_wss_echo_text_binary_ping_fragments(tls_factory):
         assert ws.close_code == 4001  # echoed, as over ws://
 
 
+def test_wss_message_and_fin_together_echoed_then_closed(tls_factory):
+    """A record and the client's FIN arrive at once: the server stops reading a TLS socket
+    once a read came back short (the socket is empty), but not when the hangup was already
+    announced, as then no new edge would come for the end of input: the echo goes out and the
+    connection is closed at once, not at the idle timeout."""
+    t = tls_factory()
+    for i in range(20):
+        s = t.tls_socket()
+        s.sendall(upgrade_request())
+        assert read_http_head(s).startswith(b"HTTP/1.1 101")
+        payload = f"last words {i}".encode()
+        s.sendall(build_frame(OP_TEXT, payload))
+        # The FIN straight behind the record, on a duplicate of the TCP socket (shutting the
+        # SSLSocket down would drop its TLS state, and the echo still has to be decrypted).
+        with socket.socket(fileno=os.dup(s.fileno())) as tcp:
+            tcp.shutdown(socket.SHUT_WR)
+        s.settimeout(2.0)
+        frame = recv_frame(s)
+        assert (frame.opcode, frame.payload) == (OP_TEXT, payload)
+        try:
+            rest = s.recv(65536)  # the server's close, within 2 s (its idle timeout is 60 s)
+        except ssl.SSLError:
+            rest = b""  # a close without close_notify is a close too
+        assert rest == b""
+        s.close()
+    assert t.srv.proc.poll() is None
+
+
 @pytest.mark.slow
 def test_wss_16_mib_echo_and_deflate(tls_factory):
     t = tls_factory()
