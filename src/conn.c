@@ -814,12 +814,14 @@ static ssize_t tls_receive(struct server *srv, struct conn *c, bool *more, const
             c->tls_rw = true;
         if (n == TLS_WANT_READ || n == TLS_WANT_WRITE)
             break;
-        if (got) { /* the end or an error behind data: the data first, the rest next turn */
+        if (got && n == 0) { /* the end behind data: the data first, the end next turn */
             *more = true;
             break;
         }
         if (n == 0)
             return 0;
+        /* An error ends it now, behind data too: OpenSSL allows no more I/O on the session,
+         * so nothing could answer that data, and a later call would misreport the error. */
         if (*why)
             errno = EPROTO;
         return -1;
