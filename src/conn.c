@@ -336,8 +336,8 @@ static ssize_t tls_sendv(struct server *srv, struct conn *c, const struct iovec 
             p = srv->tls_wbuf;
         }
         ssize_t n = len ? tls_send(c, p, len, why) : 0;
-        if (n < 0)
-            return total ? (ssize_t)total : -1; /* the rest waits in c->out, same bytes */
+        if (n < 0) /* the rest waits in c->out, same bytes; an error ends it (no more I/O) */
+            return total && errno == EAGAIN ? (ssize_t)total : -1;
         total += (size_t)n;
         size_t adv = (size_t)n;
         while (i < cnt && adv >= iov[i].iov_len - off) {
