@@ -36,8 +36,9 @@ enum record_kind { REC_HANDSHAKE, REC_DATA, REC_CLOSE_NOTIFY, REC_GARBAGE };
 
 struct record {
     uint8_t kind;
-    const uint8_t *data; /* REC_DATA: the plaintext */
+    const uint8_t *data; /* REC_DATA: the plaintext, data[0..period) over and over */
     size_t len;          /* REC_HANDSHAKE: the bytes of our answer (a flight, a ticket) */
+    size_t period;
 };
 
 #define MAX_RECORDS 512
@@ -48,8 +49,10 @@ struct tls_conn {
     int handshake_left;   /* the peer's handshake messages still to read */
     bool done;            /* tls_handshake_done */
     size_t owed;          /* protocol bytes to send before anything else goes on */
-    const uint8_t *plain; /* a record decrypted, not handed out yet: tls_pending */
-    size_t plain_len;
+    size_t owe_next;      /* bytes the next call makes the session owe (say, a KeyUpdate) */
+    struct record plain;  /* a record decrypted ... */
+    size_t plain_off;     /* ... and handed out up to here */
+    size_t plain_len;     /* what is left of it: tls_pending */
     bool eof;             /* close_notify or FIN read: reads return 0 */
     bool failed;          /* TLS_ERROR returned: OpenSSL allows no more I/O */
     bool notified;        /* our close_notify went: no more writes */
@@ -121,11 +124,11 @@ static void wake(uint8_t what)
         fake.queued = true;
 }
 
-static void arrive(uint8_t kind, const uint8_t *p, size_t len)
+static void arrive(uint8_t kind, const uint8_t *p, size_t len, size_t period)
 {
     if (fake.fin || fake.reset || fake.tail - fake.head == MAX_RECORDS)
         return;
-    fake.q[fake.tail++ % MAX_RECORDS] = (struct record){ kind, p, len };
+    fake.q[fake.tail++ % MAX_RECORDS] = (struct record){ kind, p, len, period };
     wake(IO_READ);
 }
 
@@ -236,6 +239,8 @@ static ssize_t fail(struct tls_conn *t, const char **why, const char *text)
 /* Protocol bytes the session owes go first; TLS_WANT_WRITE while the socket cannot take them. */
 static ssize_t send_owed(struct tls_conn *t, const char **why)
 {
+    t->owed += t->owe_next;
+    t->owe_next = 0;
     if (!t->owed)
         return 1;
     if (fake.reset)
@@ -266,7 +271,8 @@ static ssize_t take_record(struct tls_conn *t, const char **why)
     case REC_DATA:
         if (!t->done)
             return fail(t, why, "TLS handshake failed: not TLS");
-        t->plain = r.data;
+        t->plain = r;
+        t->plain_off = 0;
         t->plain_len = r.len;
         break;
     case REC_CLOSE_NOTIFY:
@@ -311,8 +317,12 @@ ssize_t tls_read(struct tls_conn *t, void *buf, size_t len, const char **why)
             size_t n = len < t->plain_len ? len : t->plain_len;
             if (fake.chunk && n > fake.chunk)
                 n = fake.chunk;
-            memcpy(buf, t->plain, n);
-            t->plain += n;
+            for (size_t done = 0, k; done < n; done += k) {
+                size_t at = (t->plain_off + done) % t->plain.period;
+                k = t->plain.period - at < n - done ? t->plain.period - at : n - done;
+                memcpy((uint8_t *)buf + done, t->plain.data + at, k);
+            }
+            t->plain_off += n;
             t->plain_len -= n;
             return (ssize_t)n;
         }
@@ -364,10 +374,12 @@ ssize_t tls_write(struct tls_conn *t, const void *buf, size_t len, const char **
     check(t);
     if (t->notified || len == 0)
         abort();
-    /* Every byte offered is read, so that ASan sees output that points at freed memory. */
+    /* The bytes of a record and the last one offered are read, so that ASan sees output that
+     * points at freed memory (all of them would make small records quadratic). */
     const volatile uint8_t *p = buf;
-    for (size_t i = 0; i < len; i++)
+    for (size_t i = 0; i < len && i < fake.record_max; i++)
         fake.sink ^= p[i];
+    fake.sink ^= p[len - 1];
     if (t->retry_len) {
         size_t cmp = t->retry_len < RETRY_COPY_MAX ? t->retry_len : RETRY_COPY_MAX;
         if (len < t->retry_len || memcmp(buf, t->retry, cmp) != 0)
@@ -537,11 +549,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     fake.budget = TLS_HANDSHAKES_PER_TURN;
     if (mode & 1) {
         for (int i = 0; i < fake.handshake_msgs; i++)
-            arrive(REC_HANDSHAKE, NULL, 300);
-        if (mode & 2)
-            arrive(REC_DATA, request_deflate, sizeof request_deflate - 1);
-        else
-            arrive(REC_DATA, request, sizeof request - 1);
+            arrive(REC_HANDSHAKE, NULL, 300, 0);
+        const uint8_t *req = mode & 2 ? request_deflate : request;
+        size_t len = mode & 2 ? sizeof request_deflate - 1 : sizeof request - 1;
+        arrive(REC_DATA, req, len, len);
     }
     conn_accept(&srv, sv[0], NULL, true);
     if (!srv.conn_count)
@@ -558,15 +569,26 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         switch (op & 7) {
         case 0: /* a small record of data, or a large one */
         case 1:
+            if (op & 1 && arg >= 16 && pos < size) {
+                /* or one of (arg - 15) * 17 KiB (the largest over READ_BUFFER_SIZE), the next
+                 * byte's count of bytes over and over: the read buffer fills with input left */
+                size_t period = data[pos++] + 1u;
+                if (period > size - pos)
+                    period = size - pos;
+                if (period)
+                    arrive(REC_DATA, data + pos, (arg - 15) * 17 * 1024, period);
+                pos += period;
+                break;
+            }
             n = op & 1 ? (arg + 1) * 97 : arg + 1;
             if (n > size - pos)
                 n = size - pos;
             if (n)
-                arrive(REC_DATA, data + pos, n);
+                arrive(REC_DATA, data + pos, n, n);
             pos += n;
             break;
         case 2: /* a handshake message (after the handshake, a KeyUpdate), answered in arg*61 */
-            arrive(REC_HANDSHAKE, NULL, arg * 61);
+            arrive(REC_HANDSHAKE, NULL, arg * 61, 0);
             break;
         case 3: /* the peer reads some of our output */
             peer_reads(arg * arg * 17);
@@ -574,7 +596,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         case 4:
             switch (arg & 7) {
             case 0:
-                arrive(REC_CLOSE_NOTIFY, NULL, 0);
+                arrive(REC_CLOSE_NOTIFY, NULL, 0, 0);
                 break;
             case 1:
                 if (!fake.fin && !fake.reset) {
@@ -583,7 +605,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                 }
                 break;
             case 2:
-                arrive(REC_GARBAGE, NULL, 0);
+                arrive(REC_GARBAGE, NULL, 0, 0);
                 break;
             case 3:
                 if (!fake.reset) {
@@ -609,11 +631,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         case 5: /* reads hand out at most so many bytes; records hold at most so many */
             if (arg < 16)
                 fake.chunk = arg * arg;
-            else
-                fake.record_max = (size_t)1 << (arg - 16);
+            else if ((fake.record_max = (size_t)1 << (arg - 16)) > TLS_RECORD_SIZE)
+                fake.record_max = TLS_RECORD_SIZE;
             break;
-        case 6: /* other connections spent the handshake budget of the next turns */
-            fake.budget = arg < 4 ? (int)arg : TLS_HANDSHAKES_PER_TURN;
+        case 6:
+            if (arg >= 24 && fake.session) /* the next call gives the session a message to send */
+                fake.session->owe_next += (arg - 23) * 50;
+            else /* other connections spent the handshake budget of the next turns */
+                fake.budget = arg < 4 ? (int)arg : TLS_HANDSHAKES_PER_TURN;
             break;
         default: /* a turn of the loop */
             what = TURN_PLAIN;
