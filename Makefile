@@ -158,13 +158,15 @@ test-valgrind: deps $(BUILD)/websock $(VENV)/.installed
 	  --errors-for-leak-kinds=definite,indirect --track-fds=no" \
 	  $(PY) -m pytest -q -m "not slow" tests/blackbox
 
-FUZZ_TARGETS := http frame utf8 conn deflate_offer session_deflate
+FUZZ_TARGETS := http frame utf8 conn conn_tls deflate_offer session_deflate
 FUZZ_SECONDS ?= 60
 # OUTQ_REF_MIN=8: small fuzzed frames take the in-place echo path too.
 FUZZ_CFLAGS  := -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all -DOUTQ_REF_MIN=8
 # The whole-connection target links conn.c with its own fake transport in place of loop.c and
 # net.c; the others need only the pure parts.
 FUZZ_SRCS_conn := src/conn.c src/options.c src/tls.c
+# conn_tls: a wss:// connection, with a fake of the tls.h API in place of src/tls.c.
+FUZZ_SRCS_conn_tls := src/conn.c src/options.c
 
 $(BUILD)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(CORE_SRCS) $(FUZZ_SRCS_conn) $(wildcard include/*.h) \
                       src/console.html

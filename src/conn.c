@@ -336,8 +336,8 @@ static ssize_t tls_sendv(struct server *srv, struct conn *c, const struct iovec 
             p = srv->tls_wbuf;
         }
         ssize_t n = len ? tls_send(c, p, len, why) : 0;
-        if (n < 0)
-            return total ? (ssize_t)total : -1; /* the rest waits in c->out, same bytes */
+        if (n < 0) /* the rest waits in c->out, same bytes; an error ends it (no more I/O) */
+            return total && errno == EAGAIN ? (ssize_t)total : -1;
         total += (size_t)n;
         size_t adv = (size_t)n;
         while (i < cnt && adv >= iov[i].iov_len - off) {
@@ -820,12 +820,14 @@ static ssize_t tls_receive(struct server *srv, struct conn *c, bool hangup, bool
         }
         if (n == TLS_WANT_READ || n == TLS_WANT_WRITE)
             break;
-        if (got) { /* the end or an error behind data: the data first, the rest next turn */
+        if (got && n == 0) { /* the end behind data: the data first, the end next turn */
             *more = true;
             break;
         }
         if (n == 0)
             return 0;
+        /* An error ends it now, behind data too: OpenSSL allows no more I/O on the session,
+         * so nothing could answer that data, and a later call would misreport the error. */
         if (*why)
             errno = EPROTO;
         return -1;

@@ -349,6 +349,65 @@ def test_bad_input_on_tls_port_closed_cleanly_while_others_echo(tls_factory):
     assert t.srv.proc.poll() is None
 
 
+def wss_over_memory(s: socket.socket) -> tuple[ssl.SSLObject, ssl.MemoryBIO, ssl.MemoryBIO]:
+    """An upgraded wss:// client whose TLS runs through memory BIOs, so the test holds each
+    record's bytes and chooses how they reach the socket."""
+    inc, out = ssl.MemoryBIO(), ssl.MemoryBIO()
+    obj = client_context().wrap_bio(inc, out)
+
+    def read(n=65536):
+        while True:
+            try:
+                return obj.read(n)
+            except ssl.SSLWantReadError:
+                s.sendall(out.read())
+                data = s.recv(65536)
+                assert data, "the server closed during the handshake"
+                inc.write(data)
+
+    while True:
+        try:
+            obj.do_handshake()
+            break
+        except ssl.SSLWantReadError:
+            s.sendall(out.read())
+            data = s.recv(65536)
+            assert data, "the server closed during the TLS handshake"
+            inc.write(data)
+    obj.write(upgrade_request())
+    s.sendall(out.read())
+    head = b""
+    while b"\r\n\r\n" not in head:
+        head += read()
+    assert head.startswith(b"HTTP/1.1 101"), head
+    return obj, inc, out
+
+
+def test_tls_error_behind_data_ends_the_connection_with_its_reason(tls_factory):
+    """A record with a bad MAC right behind a good one, in one segment: the server reads the
+    data, then meets the error in the same read turn. OpenSSL allows no more I/O on the session
+    then, so the connection ends at once with that error as its reason (not a later write's or
+    read's misreading of the dead session as a peer gone or a FIN)."""
+    t = tls_factory()
+    s = t.raw()
+    obj, _, out = wss_over_memory(s)
+    obj.write(build_frame(OP_TEXT, b"first"))
+    good = out.read()
+    obj.write(build_frame(OP_TEXT, b"second"))
+    bad = bytearray(out.read())
+    bad[-1] ^= 1  # the record's tag no longer matches
+    s.sendall(good + bytes(bad))
+    try:
+        while s.recv(65536):
+            pass
+    except ConnectionResetError:
+        pass
+    s.close()
+    line = wait_for(lambda: [a for a in access_lines(t.srv) if a.get("status") == "101"],
+                    "no access line for the connection", t.srv)
+    assert line[-1].get("reason") == "TLS error: bad record MAC", line[-1]
+
+
 def test_handshake_timeout_covers_tls(tls_factory):
     t = tls_factory("--handshake-timeout", "500ms")
     silent = t.raw()
