@@ -809,8 +809,9 @@ static ssize_t tls_receive(struct server *srv, struct conn *c, bool hangup, bool
         ssize_t n = tls_read(t, srv->rbuf + got, READ_BUFFER_SIZE - got, why);
         if (n > 0) {
             got += (size_t)n;
-            /* The socket is empty: the read that would say WANT_READ is a wasted syscall. */
-            if (!hangup && tls_handshake_done(t) && tls_input_drained(t))
+            /* The socket and the session are empty: the read that would say WANT_READ is a
+             * wasted syscall. (Records the session holds are read on now, not a turn later.) */
+            if (!hangup && tls_handshake_done(t) && tls_input_drained(t) && !tls_pending(t))
                 break;
             continue;
         }

@@ -8,6 +8,7 @@ The certificates are throwaway self-signed ECDSA P-256 ones made with the openss
 clients do not verify them (the tests look at the serial number the server presents)."""
 
 import asyncio
+import os
 import re
 import shutil
 import signal

@@ -406,6 +406,14 @@ bool tls_pending(const struct tls_conn *t)
     return t->plain_len > 0;
 }
 
+/* The socket held nothing more at the last read: a real short recv. */
+bool tls_input_drained(const struct tls_conn *t)
+{
+    if (t != fake.session)
+        abort();
+    return fake.head == fake.tail && !fake.fin && !fake.reset;
+}
+
 bool tls_handshake_done(const struct tls_conn *t)
 {
     if (t != fake.session)
