@@ -164,11 +164,11 @@ FUZZ_SECONDS ?= 60
 FUZZ_CFLAGS  := -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all -DOUTQ_REF_MIN=8
 # The whole-connection target links conn.c with its own fake transport in place of loop.c and
 # net.c; the others need only the pure parts.
-FUZZ_SRCS_conn := src/conn.c src/options.c src/tls.c
+FUZZ_SRCS_conn := src/conn.c src/options.c src/tls.c tests/fuzz/conn_fakes.c
 # conn_tls: a wss:// connection, with a fake of the tls.h API in place of src/tls.c.
-FUZZ_SRCS_conn_tls := src/conn.c src/options.c
+FUZZ_SRCS_conn_tls := src/conn.c src/options.c tests/fuzz/conn_fakes.c
 
-$(BUILD)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(CORE_SRCS) $(FUZZ_SRCS_conn) $(wildcard include/*.h) \
+$(BUILD)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(CORE_SRCS) $(FUZZ_SRCS_conn) $(wildcard include/*.h tests/fuzz/*.h) \
                       src/console.html
 	@mkdir -p $(dir $@)
 	clang $(CPPFLAGS) $(WARN) $(FUZZ_CFLAGS) -o $@ $< $(CORE_SRCS) $(FUZZ_SRCS_$*) $(LDLIBS)

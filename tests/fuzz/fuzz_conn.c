@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "conn.h"
+#include "conn_fakes.h"
 #include "defaults.h"
 #include "deflate.h"
 #include "loop.h"
@@ -116,43 +117,6 @@ void net_discard_input(int fd, void *buf, size_t len)
     fake.in_len = 0;
 }
 
-void net_reset_on_close(int fd)
-{
-    (void)fd;
-}
-
-const char *net_peer_name(int fd, char *out, size_t len)
-{
-    snprintf(out, len, "fd=%d", fd);
-    return out;
-}
-
-uint16_t net_peer_port(int fd)
-{
-    (void)fd;
-    return 4242;
-}
-
-bool net_byte_counts(int fd, uint64_t *received, uint64_t *sent)
-{
-    (void)fd;
-    *received = *sent = 0;
-    return false; /* like a Unix socket: no kernel counts */
-}
-
-bool net_peer_addr(int fd, struct ip_addr *out)
-{
-    (void)fd;
-    (void)out;
-    return false;
-}
-
-/* src/server.c is not linked: the stop's progress mark, on the fuzzer's own clock. */
-void server_stop_moved(struct server *srv)
-{
-    srv->stop_progress_ms = srv->now_ms;
-}
-
 static const uint8_t handshake[] =
     "GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
     "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n";
@@ -161,15 +125,6 @@ static const uint8_t handshake_deflate[] =
     "GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
     "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n"
     "Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits\r\n\r\n";
-
-static struct timer_link *first_due(struct server *srv)
-{
-    struct timer_list *lists[] = { &srv->handshaking, &srv->open, &srv->sending, &srv->closing };
-    for (size_t i = 0; i < 4; i++)
-        if (lists[i]->head.next != &lists[i]->head && lists[i]->duration_ms)
-            return lists[i]->head.next;
-    return NULL;
-}
 
 static bool alive(struct server *srv)
 {
