@@ -12,12 +12,12 @@ WARN    := -std=gnu11 -Wall -Wextra $(WERROR) -Wshadow -Wstrict-prototypes -Wmis
 override CPPFLAGS += -Iinclude -D_GNU_SOURCE
 LDLIBS  := -lssl -lcrypto -lz
 
-SERVER_SRCS := src/activation.c src/buf.c src/conn.c src/deflate.c src/deflate_offer.c src/forwarded.c src/frame.c src/handshake.c src/http_request.c \
+SERVER_SRCS := src/access_log.c src/activation.c src/buf.c src/conn.c src/deflate.c src/deflate_offer.c src/forwarded.c src/frame.c src/handshake.c src/http_request.c \
                src/ip_addr.c src/ip_limit.c src/log.c \
                src/loop.c src/metrics.c src/net.c src/notify.c src/options.c src/outq.c \
                src/pages.c src/proc_stats.c src/server.c src/session.c src/simd.c src/supervisor.c src/tls.c src/utf8.c
 # The pure parts: no sockets, so unit tests and fuzzers link them directly.
-CORE_SRCS   := src/buf.c src/deflate.c src/deflate_offer.c src/forwarded.c src/frame.c src/handshake.c src/http_request.c src/ip_addr.c \
+CORE_SRCS   := src/access_log.c src/buf.c src/deflate.c src/deflate_offer.c src/forwarded.c src/frame.c src/handshake.c src/http_request.c src/ip_addr.c \
                src/ip_limit.c src/log.c src/outq.c src/session.c src/simd.c \
                src/utf8.c src/metrics.c src/pages.c src/proc_stats.c
 

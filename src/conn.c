@@ -8,6 +8,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "access_log.h"
 #include "close_code.h"
 #include "defaults.h"
 #include "deflate.h"
@@ -135,42 +136,17 @@ static bool access_on(const struct server *srv)
     return srv->log.access && srv->log.level >= LOG_INFO;
 }
 
-/* The fields every access line starts with: id, client (and proxy), port. */
-static void access_begin(struct server *srv, struct conn *c, struct log_line *l)
+/* The fields every access line takes from the connection itself. */
+static struct access_entry access_of(const struct server *srv, const struct conn *c)
 {
-    log_line_begin(l, &srv->log, LOG_INFO, "access");
-    char text[IP_ADDR_TEXT_LEN + 8];
-    snprintf(text, sizeof text, "%d-%u", srv->worker, c->id);
-    log_line_cstr(l, "id", text);
-    if (srv->opt.unix_path) {
-        log_line_cstr(l, "client", "unix");
-    } else {
-        ip_addr_format(c->client, false, text);
-        log_line_cstr(l, "client", text);
-    }
-    if (c->proxy) {
-        const struct ip_cidr *p = &srv->opt.trusted_proxies[c->proxy - 1];
-        ip_addr_format(p->net, false, text);
-        unsigned full = strchr(text, ':') ? 128 : 32, bits = full == 128 ? p->bits : p->bits - 96u;
-        if (bits != full) /* a range: the entry, not the proxy's own address, is what we kept */
-            snprintf(text + strlen(text), sizeof text - strlen(text), "/%u", bits);
-        log_line_cstr(l, "proxy", text);
-    }
-    if (c->port)
-        log_line_int(l, "port", c->port);
-    else
-        log_line_null(l, "port");
-}
-
-/* A request's path for the log: its target up to any query (which may carry secrets). */
-static void access_path(struct log_line *l, const struct http_request *req)
-{
-    if (!req) {
-        log_line_null(l, "path");
-        return;
-    }
-    const char *q = memchr(req->target.p, '?', req->target.len);
-    log_line_str(l, "path", req->target.p, q ? (size_t)(q - req->target.p) : req->target.len);
+    return (struct access_entry){
+        .worker = srv->worker,
+        .id = c->id,
+        .client = srv->opt.unix_path ? NULL : &c->client,
+        .proxy = c->proxy ? &srv->opt.trusted_proxies[c->proxy - 1] : NULL,
+        .port = c->port,
+        .duration_ms = (uint32_t)srv->now_ms - c->start_ms,
+    };
 }
 
 /* The access line of a request answered over HTTP (a page or an error): written when the answer
@@ -178,22 +154,23 @@ static void access_path(struct log_line *l, const struct http_request *req)
 static void access_http(struct server *srv, struct conn *c, const struct http_request *req,
                         int status, size_t bytes_in, size_t bytes_out, const struct handshake *hs)
 {
-    struct log_line l;
-    access_begin(srv, c, &l);
-    access_path(&l, req);
-    log_line_int(&l, "status", status);
-    log_line_int(&l, "duration_ms", (uint32_t)srv->now_ms - c->start_ms);
-    log_line_int(&l, "msgs_in", 0);
-    log_line_int(&l, "msgs_out", 0);
-    log_line_int(&l, "bytes_in", (long long)bytes_in);
-    log_line_int(&l, "bytes_out", (long long)bytes_out);
-    log_line_null(&l, "close");
-    log_line_null(&l, "close_by");
-    if (hs) {
-        log_line_cstr(&l, "reason", hs->why);
-        if (hs->detail.p)
-            log_line_str(&l, "detail", hs->detail.p, hs->detail.len);
+    struct access_entry e = access_of(srv, c);
+    if (req) { /* the target up to any query (which may carry secrets) */
+        const char *q = memchr(req->target.p, '?', req->target.len);
+        e.path = req->target.p;
+        e.path_len = q ? (size_t)(q - req->target.p) : req->target.len;
     }
+    e.status = status;
+    e.bytes_known = true;
+    e.bytes_in = bytes_in;
+    e.bytes_out = bytes_out;
+    if (hs) {
+        e.reason = hs->why;
+        e.detail = hs->detail.p;
+        e.detail_len = hs->detail.len;
+    }
+    struct log_line l;
+    access_line(&l, &srv->log, &e);
     log_line_end(&l);
 }
 
@@ -201,45 +178,27 @@ static void access_http(struct server *srv, struct conn *c, const struct http_re
 static void access_end(struct server *srv, struct conn *c, const char *why)
 {
     static const char *const by[] = { "none", "client", "server" };
-    uint64_t in, out;
-    bool counted = net_byte_counts(c->watch.fd, &in, &out);
-    if (counted)
-        in -= in && c->peer_fin; /* the FIN counts one in the kernel's count, and is no byte */
+    struct access_entry e = access_of(srv, c);
+    e.bytes_known = net_byte_counts(c->watch.fd, &e.bytes_in, &e.bytes_out);
+    if (e.bytes_known) /* the FIN counts one in the kernel's count, and is no byte */
+        e.bytes_in -= e.bytes_in && c->peer_fin;
     /* Like nginx, no line for a connection that sent nothing (a port probe, a load balancer's
      * TCP check); its debug line remains. */
-    if (!c->upgraded && counted && in == 0)
+    if (!c->upgraded && e.bytes_known && e.bytes_in == 0)
         return;
-    struct log_line l;
-    access_begin(srv, c, &l);
-    if (c->upgraded)
-        log_line_cstr(&l, "path", srv->opt.path);
-    else
-        log_line_null(&l, "path");
-    if (c->upgraded)
-        log_line_int(&l, "status", 101);
-    else
-        log_line_null(&l, "status");
-    log_line_int(&l, "duration_ms", (uint32_t)srv->now_ms - c->start_ms);
-    log_line_int(&l, "msgs_in", c->msgs_in);
-    log_line_int(&l, "msgs_out", c->msgs_out);
-    if (counted) {
-        log_line_int(&l, "bytes_in", (long long)in);
-        log_line_int(&l, "bytes_out", (long long)out);
-    } else {
-        log_line_null(&l, "bytes_in");
-        log_line_null(&l, "bytes_out");
-    }
     if (c->upgraded) {
         uint16_t code = c->session.close_code;
-        log_line_int(&l, "close", code ? code : 1006); /* 1006: no Close was sent */
-        log_line_cstr(&l, "close_by", by[code ? c->close_by : CLOSE_BY_NONE]);
-    } else {
-        log_line_null(&l, "close");
-        log_line_null(&l, "close_by");
+        e.path = srv->opt.path;
+        e.path_len = strlen(srv->opt.path);
+        e.status = 101;
+        e.close = code ? code : 1006; /* 1006: no Close was sent */
+        e.close_by = by[code ? c->close_by : CLOSE_BY_NONE];
     }
-    const char *reason = c->reason ? srv->reasons[c->reason] : why != closed_cleanly ? why : NULL;
-    if (reason)
-        log_line_cstr(&l, "reason", reason);
+    e.msgs_in = c->msgs_in;
+    e.msgs_out = c->msgs_out;
+    e.reason = c->reason ? srv->reasons[c->reason] : why != closed_cleanly ? why : NULL;
+    struct log_line l;
+    access_line(&l, &srv->log, &e);
     log_line_end(&l);
 }
 
